@@ -1,0 +1,68 @@
+package plugins
+
+import (
+	"os"
+	"testing"
+
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/sdktest"
+)
+
+// TestMain lets the test binary serve any built-in when sdktest re-executes
+// it, so built-ins are checked through a real subprocess without a prior
+// go build — exactly as a third party's plugin is.
+func TestMain(m *testing.M) {
+	factories := map[string]func() sdk.Plugin{}
+	for _, b := range List() {
+		b := b
+		factories[b.Kind+"/"+b.Name] = func() sdk.Plugin {
+			p, _ := Lookup(b.Kind, b.Name)
+			return p
+		}
+	}
+	sdktest.ServeNamedIfChild(factories)
+	os.Exit(m.Run())
+}
+
+// The good and bad config blocks each built-in must accept and reject.
+var conformance = map[string]struct{ good, bad []string }{
+	"scheduler/least-loaded": {
+		good: []string{``, "weights {\n  cpu = 1\n  memory = 0\n  apps = 0\n}"},
+		bad:  []string{`weights = 1`, "weights {\n  cpu = -1\n}", "weights {\n  cpu = 0\n  memory = 0\n  apps = 0\n}", `unknown = true`},
+	},
+	"plans/static": {
+		good: []string{``, "default_plan = \"pro\"\nplan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"2GiB\"\n  disk = \"10GiB\"\n}"},
+		bad:  []string{`default_plan = "missing"`, "plan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"lots\"\n  disk = \"1GiB\"\n}", "plan \"Bad Id\" {\n  max_apps = 1\n  cpu = 1\n  memory = \"1GiB\"\n  disk = \"1GiB\"\n}"},
+	},
+	"alerts/log": {
+		good: []string{``, `level = "debug"`},
+		bad:  []string{`level = "loud"`, `level = 3`, `url = "x"`},
+	},
+	"proxy/traefik": {
+		good: []string{``, "entry_points = [\"websecure\"]\ncert_resolver = \"\""},
+		bad:  []string{`entry_points = "web"`, `cert_resolver = ["x"]`, `tls = true`},
+	},
+}
+
+func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts plugin subprocesses")
+	}
+	for _, b := range List() {
+		key := b.Kind + "/" + b.Name
+		c, ok := conformance[key]
+		if !ok {
+			t.Errorf("built-in %s has no conformance configs: add it to the table", key)
+			continue
+		}
+		t.Run(key, func(t *testing.T) {
+			t.Parallel()
+			sdktest.Run(t, sdktest.Options{
+				Command:     sdktest.SelfCommandNamed(key),
+				Kind:        b.Kind,
+				GoodConfigs: c.good,
+				BadConfigs:  c.bad,
+			})
+		})
+	}
+}

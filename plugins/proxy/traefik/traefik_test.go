@@ -1,0 +1,472 @@
+package traefik
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/hclspec/decode"
+	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newTestPlugin returns a plugin logging JSON into a buffer, as sdk.Logger
+// does to stderr.
+func newTestPlugin(t *testing.T, configHCL string) (*Plugin, *syncBuffer) {
+	t.Helper()
+	buf := &syncBuffer{}
+	p := newWithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: buf, JSONFormat: true}))
+	if err := configure(t, p, configHCL); err != nil {
+		t.Fatal(err)
+	}
+	return p, buf
+}
+
+func configure(t *testing.T, p *Plugin, src string) error {
+	t.Helper()
+	js, diags := decode.Source(Spec(), []byte(src), "test.hcl", nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	return p.Configure(context.Background(), &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js})
+}
+
+func renderOK(t *testing.T, p *Plugin, routes []*pluginv1.Route) []byte {
+	t.Helper()
+	resp, err := p.Render(context.Background(), &pluginv1.RenderRequest{Routes: routes, Generation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetContentType() != "application/json" {
+		t.Errorf("content type %q", resp.GetContentType())
+	}
+	if !json.Valid(resp.GetBody()) {
+		t.Fatalf("body is not JSON: %s", resp.GetBody())
+	}
+	return resp.GetBody()
+}
+
+// smallTable is a route table like the core's: apps on two workers, one
+// with verified custom domains, one route the core got wrong.
+func smallTable() []*pluginv1.Route {
+	return []*pluginv1.Route{
+		{AppId: 3, Name: "shop", Hosts: []string{"shop.apps.example.com", "shop.example.org", "www.shop.example.org"}, Upstream: "http://10.8.0.2:8080"},
+		{AppId: 1, Name: "blog", Hosts: []string{"blog.apps.example.com"}, Upstream: "http://10.8.0.3:3000"},
+		{AppId: 2, Name: "api-v2", Hosts: []string{"api-v2.apps.example.com", "api.example.net"}, Upstream: "http://worker-2.wg.internal:8080"},
+		{AppId: 4, Name: "v6", Hosts: []string{"v6.apps.example.com"}, Upstream: "http://[fd00::4]:8080"},
+		{AppId: 5, Name: "bad", Hosts: []string{"bad.apps.example.com`) || Host(`evil.com"}, Upstream: "http://10.8.0.2:8081"},
+	}
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name, config string
+		routes       []*pluginv1.Route
+	}{
+		{name: "defaults", routes: smallTable()},
+		{name: "no-tls", config: "entry_points = [\"websecure\"]\ncert_resolver = \"\"", routes: smallTable()},
+		{name: "all-entry-points", config: "entry_points = []\ncert_resolver = \"le-dns\"", routes: smallTable()},
+		{name: "empty", routes: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := newTestPlugin(t, tt.config)
+			got := renderOK(t, p, tt.routes)
+			path := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (go test -update rewrites it):\n got: %s\nwant: %s", path, indent(got), indent(want))
+			}
+		})
+	}
+}
+
+func indent(b []byte) string {
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// The rendered shape, checked field by field (the golden files pin bytes).
+func TestShape(t *testing.T) {
+	p, _ := newTestPlugin(t, "")
+	var cfg struct {
+		HTTP struct {
+			Routers map[string]struct {
+				EntryPoints []string
+				Rule        string
+				Service     string
+				TLS         *struct{ CertResolver string }
+			}
+			Services map[string]struct {
+				LoadBalancer struct{ Servers []struct{ URL string } }
+			}
+		}
+	}
+	if err := json.Unmarshal(renderOK(t, p, smallTable()), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.HTTP.Routers["shop"]
+	if r.Rule != "Host(`shop.apps.example.com`) || Host(`shop.example.org`) || Host(`www.shop.example.org`)" {
+		t.Errorf("rule = %s", r.Rule)
+	}
+	if fmt.Sprint(r.EntryPoints) != "[web websecure]" || r.Service != "shop" || r.TLS == nil || r.TLS.CertResolver != "letsencrypt" {
+		t.Errorf("router = %+v", r)
+	}
+	if s := cfg.HTTP.Services["shop"].LoadBalancer.Servers; len(s) != 1 || s[0].URL != "http://10.8.0.2:8080" {
+		t.Errorf("servers = %+v", s)
+	}
+	if len(cfg.HTTP.Routers) != 4 || len(cfg.HTTP.Services) != 4 {
+		t.Errorf("%d routers, %d services; want 4 each (the bad route left out)", len(cfg.HTTP.Routers), len(cfg.HTTP.Services))
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	p, _ := newTestPlugin(t, "")
+	routes := manyRoutes(500)
+	// Add routes sharing a name: which one wins must not depend on order.
+	routes = append(routes,
+		&pluginv1.Route{AppId: 9001, Name: "app-7", Hosts: []string{"other.example.com"}, Upstream: "http://10.0.0.9:80"},
+		&pluginv1.Route{AppId: 9002, Name: "app-7", Hosts: []string{"third.example.com"}, Upstream: "http://10.0.0.9:81"},
+	)
+	first := renderOK(t, p, routes)
+	if again := renderOK(t, p, routes); !bytes.Equal(first, again) {
+		t.Fatal("two renders of the same table differ")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		shuffled := make([]*pluginv1.Route, len(routes))
+		for j, rt := range routes {
+			shuffled[j] = proto.Clone(rt).(*pluginv1.Route)
+		}
+		r.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		if got := renderOK(t, p, shuffled); !bytes.Equal(first, got) {
+			t.Fatalf("shuffle %d renders different bytes", i)
+		}
+	}
+	// Input order is not changed by rendering.
+	if routes[len(routes)-1].GetAppId() != 9002 {
+		t.Error("Render reordered the request's routes")
+	}
+	// Generation does not change the bytes.
+	resp, err := p.Render(context.Background(), &pluginv1.RenderRequest{Routes: routes, Generation: 99})
+	if err != nil || !bytes.Equal(resp.GetBody(), first) {
+		t.Error("the generation changed the output")
+	}
+}
+
+func TestInjection(t *testing.T) {
+	good := &pluginv1.Route{AppId: 1, Name: "good", Hosts: []string{"good.apps.example.com"}, Upstream: "http://10.0.0.1:8080"}
+	evil := []struct {
+		name  string
+		route *pluginv1.Route
+		mark  string // must not appear in the output
+	}{
+		{"backtick", &pluginv1.Route{Name: "a1", Hosts: []string{"a1.example.com`) || Host(`evil.com"}, Upstream: "http://10.0.0.2:80"}, "evil.com"},
+		{"backtick alone", &pluginv1.Route{Name: "a2", Hosts: []string{"a2`.example.com"}, Upstream: "http://10.0.0.2:80"}, "a2"},
+		{"double quote", &pluginv1.Route{Name: "a3", Hosts: []string{`a3".example.com`}, Upstream: "http://10.0.0.2:80"}, "a3"},
+		{"single quote", &pluginv1.Route{Name: "a4", Hosts: []string{`a4'.example.com`}, Upstream: "http://10.0.0.2:80"}, "a4"},
+		{"space", &pluginv1.Route{Name: "a5", Hosts: []string{"a5 .example.com"}, Upstream: "http://10.0.0.2:80"}, "a5"},
+		{"uppercase", &pluginv1.Route{Name: "a6", Hosts: []string{"A6.example.com"}, Upstream: "http://10.0.0.2:80"}, "a6"},
+		{"wildcard", &pluginv1.Route{Name: "a7", Hosts: []string{"*.example.com"}, Upstream: "http://10.0.0.2:80"}, "a7"},
+		{"newline", &pluginv1.Route{Name: "a8", Hosts: []string{"a8.example.com\nrule"}, Upstream: "http://10.0.0.2:80"}, "a8"},
+		{"second host bad", &pluginv1.Route{Name: "a9", Hosts: []string{"a9.example.com", "x`)"}, Upstream: "http://10.0.0.2:80"}, "a9"},
+		{"unicode", &pluginv1.Route{Name: "b1", Hosts: []string{"bücher.example.com"}, Upstream: "http://10.0.0.2:80"}, "b1"},
+		{"ip as host", &pluginv1.Route{Name: "b2", Hosts: []string{"10.0.0.9"}, Upstream: "http://10.0.0.2:80"}, "b2"},
+		{"no hosts", &pluginv1.Route{Name: "b3", Upstream: "http://10.0.0.2:80"}, "b3"},
+		{"name uppercase", &pluginv1.Route{Name: "Evil", Hosts: []string{"evil1.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil1"},
+		{"name with @", &pluginv1.Route{Name: "x@file", Hosts: []string{"evil2.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil2"},
+		{"name with backtick", &pluginv1.Route{Name: "x`", Hosts: []string{"evil3.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil3"},
+		{"name too long", &pluginv1.Route{Name: strings.Repeat("x", 64), Hosts: []string{"evil4.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil4"},
+		{"empty name", &pluginv1.Route{Hosts: []string{"evil5.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil5"},
+		{"https upstream", &pluginv1.Route{Name: "c1", Hosts: []string{"c1.example.com"}, Upstream: "https://10.0.0.2:443"}, "c1"},
+		{"no port", &pluginv1.Route{Name: "c2", Hosts: []string{"c2.example.com"}, Upstream: "http://10.0.0.2"}, "c2"},
+		{"path", &pluginv1.Route{Name: "c3", Hosts: []string{"c3.example.com"}, Upstream: "http://10.0.0.2:80/admin"}, "c3"},
+		{"user info", &pluginv1.Route{Name: "c4", Hosts: []string{"c4.example.com"}, Upstream: "http://u:p@10.0.0.2:80"}, "c4"},
+		{"query", &pluginv1.Route{Name: "c5", Hosts: []string{"c5.example.com"}, Upstream: "http://10.0.0.2:80?x=`"}, "c5"},
+		{"port 0", &pluginv1.Route{Name: "c6", Hosts: []string{"c6.example.com"}, Upstream: "http://10.0.0.2:0"}, "c6"},
+		{"port too big", &pluginv1.Route{Name: "c7", Hosts: []string{"c7.example.com"}, Upstream: "http://10.0.0.2:70000"}, "c7"},
+		{"port leading zero", &pluginv1.Route{Name: "c8", Hosts: []string{"c8.example.com"}, Upstream: "http://10.0.0.2:080"}, "c8"},
+		{"bad upstream host", &pluginv1.Route{Name: "c9", Hosts: []string{"c9.example.com"}, Upstream: "http://bad_host:80"}, "c9"},
+		{"unspecified address", &pluginv1.Route{Name: "d1", Hosts: []string{"d1.example.com"}, Upstream: "http://0.0.0.0:80"}, "d1"},
+		{"scheme case", &pluginv1.Route{Name: "d2", Hosts: []string{"d2.example.com"}, Upstream: "HTTP://10.0.0.2:80"}, "d2"},
+		{"trailing slash", &pluginv1.Route{Name: "d3", Hosts: []string{"d3.example.com"}, Upstream: "http://10.0.0.2:80/"}, "d3"},
+		{"not a url", &pluginv1.Route{Name: "d4", Hosts: []string{"d4.example.com"}, Upstream: "javascript:alert(1)"}, "d4"},
+		{"ipv6 zone", &pluginv1.Route{Name: "d5", Hosts: []string{"d5.example.com"}, Upstream: "http://[fe80::1%25eth0]:80"}, "d5"},
+	}
+	for _, tt := range evil {
+		t.Run(tt.name, func(t *testing.T) {
+			p, logs := newTestPlugin(t, "")
+			body := renderOK(t, p, []*pluginv1.Route{good, tt.route})
+			if !strings.Contains(string(body), `"good"`) {
+				t.Errorf("the valid route is missing: %s", body)
+			}
+			if strings.Contains(string(body), tt.mark) {
+				t.Errorf("%q reached the output: %s", tt.mark, body)
+			}
+			for _, c := range []string{"`)", `\"`, "'", `\n`, "*", "@"} {
+				if strings.Contains(strings.ReplaceAll(string(body), "Host(`good.apps.example.com`)", ""), c) {
+					t.Errorf("%q in the output: %s", c, body)
+				}
+			}
+			log := logs.String()
+			if !strings.Contains(log, `"@level":"warn"`) || !strings.Contains(log, `"skipped":1`) {
+				t.Errorf("no warning for the skipped route: %s", log)
+			}
+			// The log names the route, never its hosts or upstream.
+			for _, h := range tt.route.GetHosts() {
+				if h != "" && strings.Contains(log, h) {
+					t.Errorf("the log quotes host %q: %s", h, log)
+				}
+			}
+			if strings.Contains(log, tt.route.GetUpstream()) {
+				t.Errorf("the log quotes the upstream: %s", log)
+			}
+		})
+	}
+}
+
+// Duplicate hosts within a route are written once; the order is kept.
+func TestDuplicateHosts(t *testing.T) {
+	p, _ := newTestPlugin(t, "")
+	body := renderOK(t, p, []*pluginv1.Route{{Name: "a", Hosts: []string{"b.example.com", "a.example.com", "b.example.com"}, Upstream: "http://10.0.0.1:80"}})
+	if !strings.Contains(string(body), `"rule":"Host(`+"`b.example.com`"+`) || Host(`+"`a.example.com`"+`)"`) {
+		t.Errorf("rule: %s", body)
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	tests := []struct {
+		name, hcl, wantErr string
+		want               settings
+	}{
+		{name: "defaults", want: settings{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt"}},
+		{name: "custom", hcl: "entry_points = [\"https\"]\ncert_resolver = \"dns_cf\"", want: settings{entryPoints: []string{"https"}, certResolver: "dns_cf"}},
+		{name: "no tls", hcl: `cert_resolver = ""`, want: settings{entryPoints: []string{"web", "websecure"}}},
+		{name: "all entry points", hcl: `entry_points = []`, want: settings{entryPoints: []string{}, certResolver: "letsencrypt"}},
+		{name: "bad entry point", hcl: `entry_points = ["web", "a b"]`, wantErr: `entry_points[1] = "a b"`},
+		{name: "duplicate entry point", hcl: `entry_points = ["web", "web"]`, wantErr: `"web" is listed twice`},
+		{name: "bad resolver", hcl: `cert_resolver = "le@file"`, wantErr: `cert_resolver = "le@file"`},
+		{name: "wrong type", hcl: `entry_points = "web"`, wantErr: "list of string required"},
+		{name: "unknown attribute", hcl: `middlewares = []`, wantErr: "Unsupported argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newWithLogger(hclog.NewNullLogger())
+			err := configure(t, p, tt.hcl)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.settings.Load()
+			if fmt.Sprintf("%q", got.entryPoints) != fmt.Sprintf("%q", tt.want.entryPoints) || got.certResolver != tt.want.certResolver {
+				t.Errorf("settings = %+v, want %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestInfo(t *testing.T) {
+	p := New()
+	info, err := p.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GetKind() != sdk.KindProxy || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
+		t.Errorf("info = %v", info)
+	}
+	if k := sdk.KindOf(p); k != sdk.KindProxy {
+		t.Errorf("KindOf = %q", k)
+	}
+}
+
+// manyRoutes is a table of n apps, each with its platform subdomain and
+// every third with a custom domain.
+func manyRoutes(n int) []*pluginv1.Route {
+	routes := make([]*pluginv1.Route, n)
+	for i := range routes {
+		name := fmt.Sprintf("app-%d", i)
+		hosts := []string{name + ".apps.example.com"}
+		if i%3 == 0 {
+			hosts = append(hosts, fmt.Sprintf("www.customer-%d.example.org", i))
+		}
+		routes[i] = &pluginv1.Route{
+			AppId: int64(i + 1), Name: name, Hosts: hosts,
+			Upstream: fmt.Sprintf("http://10.8.%d.%d:%d", i/250%256, i%250+1, 8080+i%10),
+		}
+	}
+	return routes
+}
+
+func TestRender20000(t *testing.T) {
+	p, logs := newTestPlugin(t, "")
+	routes := manyRoutes(20000)
+	start := time.Now()
+	body := renderOK(t, p, routes)
+	took := time.Since(start)
+	var cfg struct {
+		HTTP struct {
+			Routers  map[string]json.RawMessage
+			Services map[string]json.RawMessage
+		}
+	}
+	if err := json.Unmarshal(body, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.HTTP.Routers) != 20000 || len(cfg.HTTP.Services) != 20000 {
+		t.Errorf("%d routers, %d services", len(cfg.HTTP.Routers), len(cfg.HTTP.Services))
+	}
+	if len(body) >= sdk.MaxMessageSize {
+		t.Errorf("%d bytes exceed the plugin message limit", len(body))
+	}
+	if logs.String() != "" {
+		t.Errorf("unexpected log: %s", logs.String())
+	}
+	t.Logf("20,000 routes: %d bytes (%.1f MiB) rendered in %v", len(body), float64(len(body))/(1<<20), took)
+}
+
+func BenchmarkRender20000(b *testing.B) {
+	p := newWithLogger(hclog.NewNullLogger())
+	req := &pluginv1.RenderRequest{Routes: manyRoutes(20000), Generation: 1}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Render(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The JSON shape of Traefik's dynamic configuration, for the reference
+// encoding.
+type (
+	refConfig struct {
+		HTTP refHTTP `json:"http"`
+	}
+	refHTTP struct {
+		Routers  map[string]refRouter  `json:"routers"`
+		Services map[string]refService `json:"services"`
+	}
+	refRouter struct {
+		EntryPoints []string `json:"entryPoints,omitempty"`
+		Rule        string   `json:"rule"`
+		Service     string   `json:"service"`
+		TLS         *refTLS  `json:"tls,omitempty"`
+	}
+	refTLS struct {
+		CertResolver string `json:"certResolver"`
+	}
+	refService struct {
+		LoadBalancer struct {
+			Servers []refServer `json:"servers"`
+		} `json:"loadBalancer"`
+	}
+	refServer struct {
+		URL string `json:"url"`
+	}
+)
+
+// referenceRender is the obvious implementation: structs and maps through
+// encoding/json. Routes must be valid and uniquely named.
+func referenceRender(t *testing.T, s *settings, routes []*pluginv1.Route) []byte {
+	t.Helper()
+	cfg := refConfig{HTTP: refHTTP{Routers: map[string]refRouter{}, Services: map[string]refService{}}}
+	for _, r := range routes {
+		var rule []string
+		for _, h := range r.GetHosts() {
+			rule = append(rule, "Host(`"+h+"`)")
+		}
+		rt := refRouter{EntryPoints: s.entryPoints, Rule: strings.Join(rule, " || "), Service: r.GetName()}
+		if s.certResolver != "" {
+			rt.TLS = &refTLS{CertResolver: s.certResolver}
+		}
+		cfg.HTTP.Routers[r.GetName()] = rt
+		var svc refService
+		svc.LoadBalancer.Servers = []refServer{{URL: r.GetUpstream()}}
+		cfg.HTTP.Services[r.GetName()] = svc
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// The direct writer produces exactly what encoding/json makes of the
+// structs.
+func TestMatchesEncodingJSON(t *testing.T) {
+	valid := smallTable()[:4]
+	for _, s := range []*settings{
+		{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt"},
+		{entryPoints: []string{"websecure"}},
+		{entryPoints: []string{}, certResolver: "le_dns-2"},
+	} {
+		for _, routes := range [][]*pluginv1.Route{nil, valid, manyRoutes(2000)} {
+			got, skipped := render(s, routes)
+			if len(skipped) != 0 {
+				t.Fatalf("render skipped %v", skipped)
+			}
+			if want := referenceRender(t, s, routes); !bytes.Equal(got, want) {
+				t.Errorf("settings %+v, %d routes: output differs from encoding/json:\n got: %.400s\nwant: %.400s", *s, len(routes), got, want)
+			}
+		}
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "web", `a"b`, `a\b`, "a\nb\rc\td", "\x00\x1f", "x`y"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}

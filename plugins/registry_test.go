@@ -1,0 +1,154 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/hclspec/decode"
+	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+)
+
+func TestRegistry(t *testing.T) {
+	ctx := context.Background()
+	if len(builtins) == 0 {
+		t.Fatal("no built-ins")
+	}
+	for k := range builtins {
+		t.Run(k.kind+"/"+k.name, func(t *testing.T) {
+			p, ok := Lookup(k.kind, k.name)
+			if !ok {
+				t.Fatal("Lookup does not find it")
+			}
+			info, err := p.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.GetKind() != k.kind || info.GetName() != k.name {
+				t.Errorf("Info says %s/%s", info.GetKind(), info.GetName())
+			}
+			if got := sdk.KindOf(p); got != k.kind {
+				t.Errorf("sdk.KindOf = %q", got)
+			}
+			if !slices.Contains(sdk.Kinds(), k.kind) {
+				t.Errorf("unknown kind %q", k.kind)
+			}
+			if info.GetVersion() == "" || info.GetDescription() == "" || len(info.GetApiVersions()) == 0 {
+				t.Errorf("incomplete info: %v", info)
+			}
+			// The spec converts to hcldec, and an empty config block
+			// decodes and configures: every built-in works on its defaults.
+			specPB, err := p.ConfigSpec(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := decode.Spec(specPB)
+			if err != nil {
+				t.Fatalf("spec: %v", err)
+			}
+			js, diags := decode.Body(nil, spec, nil)
+			if diags.HasErrors() {
+				t.Fatalf("empty config: %v", diags)
+			}
+			if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js}); err != nil {
+				t.Errorf("configure with the defaults (%s): %v", js, err)
+			}
+			// Lookup returns a fresh instance every time.
+			q, _ := Lookup(k.kind, k.name)
+			if p == q {
+				t.Error("Lookup returned the same instance twice")
+			}
+		})
+	}
+}
+
+func TestLookupUnknown(t *testing.T) {
+	for _, c := range [][2]string{{"scheduler", "nope"}, {"nope", "least-loaded"}, {"proxy", "least-loaded"}, {"", ""}} {
+		if p, ok := Lookup(c[0], c[1]); ok || p != nil {
+			t.Errorf("Lookup(%q, %q) = %v, %v", c[0], c[1], p, ok)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	got := List()
+	want := []Builtin{
+		{Kind: "alerts", Name: "log"},
+		{Kind: "plans", Name: "static"},
+		{Kind: "proxy", Name: "traefik"},
+		{Kind: "scheduler", Name: "least-loaded"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("List() = %v", got)
+	}
+	for i := range want {
+		if got[i].Kind != want[i].Kind || got[i].Name != want[i].Name || got[i].Description == "" {
+			t.Errorf("List()[%d] = %+v, want %s/%s with a description", i, got[i], want[i].Kind, want[i].Name)
+		}
+	}
+	// Every kind has a built-in.
+	for _, k := range sdk.Kinds() {
+		if !slices.ContainsFunc(got, func(b Builtin) bool { return b.Kind == k }) {
+			t.Errorf("no built-in of kind %s", k)
+		}
+	}
+}
+
+// Configure may run while kind calls are in flight (the host re-configures
+// after a restart); under -race this shows the built-ins are safe for it.
+func TestConfigureWhileServing(t *testing.T) {
+	ctx := context.Background()
+	for k := range builtins {
+		t.Run(k.kind+"/"+k.name, func(t *testing.T) {
+			p, _ := Lookup(k.kind, k.name)
+			call := func() error {
+				switch x := p.(type) {
+				case sdk.Scheduler:
+					_, err := x.Place(ctx, &pluginv1.PlaceRequest{
+						Jobs:    []*pluginv1.PlaceJob{{Id: 1, Runtime: "exec", Cpu: 1, Memory: 1}},
+						Workers: []*pluginv1.PlaceWorker{{Id: 1, Runtimes: []string{"exec"}, CapacityCpu: 10, CapacityMemory: 10}},
+					})
+					return err
+				case sdk.Proxy:
+					_, err := x.Render(ctx, &pluginv1.RenderRequest{})
+					return err
+				case sdk.AlertSink:
+					_, err := x.Deliver(ctx, &pluginv1.DeliverRequest{})
+					return err
+				case sdk.PlanSource:
+					_, err := x.Plans(ctx)
+					return err
+				}
+				return fmt.Errorf("%T implements no kind", p)
+			}
+			done := make(chan error, 4)
+			for range 2 {
+				go func() {
+					for range 200 {
+						if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: []byte(`{}`)}); err != nil {
+							done <- err
+							return
+						}
+					}
+					done <- nil
+				}()
+				go func() {
+					for range 200 {
+						if err := call(); err != nil {
+							done <- err
+							return
+						}
+					}
+					done <- nil
+				}()
+			}
+			for range 4 {
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
