@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/wisehosting/wisehosting/core/testutil"
+)
+
+// TestQuickRun runs every section in quick mode: the harness must start its
+// own Postgres, produce a row per metric, and print the table.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Postgres cluster")
+	}
+	rep, err := Run(context.Background(), Options{Quick: true, Runs: 1, Logger: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) == 0 {
+		t.Fatal("no rows")
+	}
+	for _, r := range rep.Rows {
+		if r.Value <= 0 {
+			t.Errorf("%s %s = %v, want a positive measurement", r.Section, r.Metric, r.Value)
+		}
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "sql-ceiling") {
+		t.Fatalf("table:\n%s", buf.String())
+	}
+	if _, err := Run(context.Background(), Options{Sections: []string{"nope"}}); err == nil {
+		t.Fatal("unknown section accepted")
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for in, want := range map[float64]string{1234567: "1,234,567", 999.5: "999.5", 12.345: "12.3", 0.01234: "0.0123"} {
+		if got := formatValue(in); got != want {
+			t.Errorf("formatValue(%v) = %q, want %q", in, got, want)
+		}
+	}
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median = %v", m)
+	}
+}

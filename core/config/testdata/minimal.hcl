@@ -1,0 +1,2 @@
+platform { domain = "apps.example.com" }
+server { secret = "0123456789abcdef" }
