@@ -53,6 +53,10 @@ type WorkerRoutes struct {
 	// off, a compromised worker cannot point the edge proxy at the proxy
 	// host itself. See CheckWorkerAddress.
 	AllowLoopbackAddress bool
+	// HeartbeatInterval is how often workers should heartbeat
+	// (worker.heartbeat_interval); it is part of the register response.
+	// Zero means wsproto.DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
 }
 
 // Register mounts POST /v1/workers/register and /v1/workers/refresh-token.
@@ -171,8 +175,16 @@ func (wr *WorkerRoutes) register(w http.ResponseWriter, req bunrouter.Request) e
 	return WriteJSON(w, http.StatusOK, wsproto.RegisterResponse{
 		Worker: wsproto.WorkerInfo{ID: wk.ID, Name: wk.Name, Address: wk.Address, Zone: wk.Zone, Status: wk.Status,
 			Capacity: wsproto.Capacity{CPU: wk.CapacityCPU, Memory: wk.CapacityMemory}, Runtimes: wk.Runtimes},
-		TokenResponse: wsproto.TokenResponse{Token: tok, TokenExpiresAt: exp},
+		TokenResponse:       wsproto.TokenResponse{Token: tok, TokenExpiresAt: exp},
+		HeartbeatIntervalMS: wr.heartbeatInterval().Milliseconds(),
 	})
+}
+
+func (wr *WorkerRoutes) heartbeatInterval() time.Duration {
+	if wr.HeartbeatInterval > 0 {
+		return wr.HeartbeatInterval
+	}
+	return wsproto.DefaultHeartbeatInterval
 }
 
 func (wr *WorkerRoutes) refresh(w http.ResponseWriter, req bunrouter.Request) error {

@@ -35,7 +35,7 @@ func TestWorkerEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&api.WorkerRoutes{Auth: auth, Store: st}).Register(srvAPI.Group())
+	(&api.WorkerRoutes{Auth: auth, Store: st, HeartbeatInterval: 20 * time.Second}).Register(srvAPI.Group())
 	srv := httptest.NewServer(srvAPI)
 	defer srv.Close()
 
@@ -68,7 +68,8 @@ func TestWorkerEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	if reg.Worker.ID != wk.ID || reg.Worker.Address != "10.8.0.2" || reg.Worker.Zone != "eu-1" ||
-		strings.Join(reg.Worker.Runtimes, ",") != "exec,podman" || reg.Token == "" || reg.TokenExpiresAt.IsZero() {
+		strings.Join(reg.Worker.Runtimes, ",") != "exec,podman" || reg.Token == "" || reg.TokenExpiresAt.IsZero() ||
+		reg.HeartbeatIntervalMS != 20000 {
 		t.Fatalf("register response = %+v", reg)
 	}
 	if id, err := auth.Authenticate(ctx, reg.Token); err != nil || id.Worker.ID != wk.ID {

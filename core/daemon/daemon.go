@@ -129,7 +129,8 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 	if err != nil {
 		return nil, err
 	}
-	(&api.WorkerRoutes{Auth: d.auth, Store: d.db.Store, AllowLoopbackAddress: cfg.Worker.AllowLoopbackAddress}).Register(d.api.Group())
+	(&api.WorkerRoutes{Auth: d.auth, Store: d.db.Store, AllowLoopbackAddress: cfg.Worker.AllowLoopbackAddress,
+		HeartbeatInterval: cfg.Worker.HeartbeatInterval}).Register(d.api.Group())
 	if err := d.startHub(jwt); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ const (
 	DefaultMaxBackoff = 30 * time.Second
 	// DefaultHeartbeatInterval is used when the core does not say how often
 	// it expects a heartbeat.
-	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultHeartbeatInterval = wsproto.DefaultHeartbeatInterval
 
 	// WriteWait bounds every write on the WebSocket.
 	WriteWait = 10 * time.Second

@@ -137,21 +137,22 @@ func formatThousands(n int) string {
 func TestProtocolDocCoversDefinitions(t *testing.T) {
 	doc := readProtocolDoc(t)
 	for what, s := range map[string]string{
-		"EnvelopePurpose":       "`" + EnvelopePurpose + "`",
-		"EnvelopeKeySize":       "length = " + strconv.Itoa(EnvelopeKeySize) + " bytes",
-		"MaxFrameSize":          formatThousands(MaxFrameSize) + " bytes (`MaxFrameSize`",
-		"MaxClockSkew":          "±" + strconv.Itoa(int(MaxClockSkew/time.Second)) + " s (`MaxClockSkew`)",
-		"ReplayWindow":          strconv.Itoa(ReplayWindow) + " sequence numbers (`ReplayWindow`)",
-		"window depth":          "at most " + strconv.Itoa(ReplayWindow-1) + " below",
-		"LogRate":               formatThousands(LogRate) + " bytes/s) sustained (`LogRate`)",
-		"LogBurst":              formatThousands(LogBurst) + " bytes, `LogBurst`)",
-		"MaxLogLine":            strconv.Itoa(MaxLogLine) + " bytes, `MaxLogLine`)",
-		"MaxLogLinesPerMessage": strconv.Itoa(MaxLogLinesPerMessage) + " (`MaxLogLinesPerMessage`)",
-		"MaxBuildLog":           formatThousands(MaxBuildLog) + " bytes, `MaxBuildLog`)",
-		"build log halves":      "first " + formatThousands(MaxBuildLog/2) + " and last " + formatThousands(MaxBuildLog/2) + " bytes",
-		"TruncationMarker":      "`" + strings.ReplaceAll(TruncationMarker, "\n", `\n`) + "`",
-		"RefreshSkew":           strconv.Itoa(int(RefreshSkew/time.Minute)) + " min before expiry (`RefreshSkew`)",
-		"MACSize":               "43 characters",
+		"EnvelopePurpose":          "`" + EnvelopePurpose + "`",
+		"EnvelopeKeySize":          "length = " + strconv.Itoa(EnvelopeKeySize) + " bytes",
+		"MaxFrameSize":             formatThousands(MaxFrameSize) + " bytes (`MaxFrameSize`",
+		"MaxClockSkew":             "±" + strconv.Itoa(int(MaxClockSkew/time.Second)) + " s (`MaxClockSkew`)",
+		"ReplayWindow":             strconv.Itoa(ReplayWindow) + " sequence numbers (`ReplayWindow`)",
+		"window depth":             "at most " + strconv.Itoa(ReplayWindow-1) + " below",
+		"LogRate":                  formatThousands(LogRate) + " bytes/s) sustained (`LogRate`)",
+		"LogBurst":                 formatThousands(LogBurst) + " bytes, `LogBurst`)",
+		"MaxLogLine":               strconv.Itoa(MaxLogLine) + " bytes, `MaxLogLine`)",
+		"MaxLogLinesPerMessage":    strconv.Itoa(MaxLogLinesPerMessage) + " (`MaxLogLinesPerMessage`)",
+		"MaxBuildLog":              formatThousands(MaxBuildLog) + " bytes, `MaxBuildLog`)",
+		"build log halves":         "first " + formatThousands(MaxBuildLog/2) + " and last " + formatThousands(MaxBuildLog/2) + " bytes",
+		"TruncationMarker":         "`" + strings.ReplaceAll(TruncationMarker, "\n", `\n`) + "`",
+		"RefreshSkew":              strconv.Itoa(int(RefreshSkew/time.Minute)) + " min before expiry (`RefreshSkew`)",
+		"MACSize":                  "43 characters",
+		"DefaultHeartbeatInterval": formatThousands(int(DefaultHeartbeatInterval/time.Millisecond)) + " (`DefaultHeartbeatInterval`)",
 	} {
 		if !strings.Contains(doc, s) {
 			t.Errorf("PROTOCOL.md does not state %s as %q", what, s)

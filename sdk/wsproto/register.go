@@ -59,9 +59,14 @@ type TokenResponse struct {
 type RegisterResponse struct {
 	Worker WorkerInfo `json:"worker"`
 	TokenResponse
-	// HeartbeatIntervalMS is how often the core expects a heartbeat.
+	// HeartbeatIntervalMS is how often the core expects a heartbeat; 0
+	// means DefaultHeartbeatInterval.
 	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms"`
 }
+
+// DefaultHeartbeatInterval is the heartbeat interval when the register
+// response does not give one (and the core's default).
+const DefaultHeartbeatInterval = 15 * time.Second
 
 // RefreshSkew is how long before expiry a worker refreshes its JWT.
 const RefreshSkew = 2 * time.Minute
