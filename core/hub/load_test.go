@@ -35,9 +35,9 @@ import (
 const (
 	loadEnv     = "WH_HUB_LOAD_KEYS" // file of raw keys, one per line: run as the load generator
 	loadURLEnv  = "WH_HUB_LOAD_URL"
-	loadConnsEv = "WH_HUB_CONNS" // connections of TestManyConnections (default 1000)
-	loadLogsEnv = "WH_HUB_LOAD_LOGS" // send runtime logs at the rate limit for this long
-	logBenchEnv = "WH_HUB_LOG_BENCH" // run TestRuntimeLogThroughput
+	loadConnsEv = "WH_HUB_CONNS"          // connections of TestManyConnections (default 1000)
+	loadLogsEnv = "WH_HUB_LOAD_LOGS"      // send runtime logs at the rate limit for this long
+	logBenchEnv = "WH_HUB_LOG_BENCH"      // run TestRuntimeLogThroughput
 	loadEnvsEnv = "WH_HUB_LOAD_ENVELOPES" // send app_stats/heartbeats as fast as possible for this long
 	envBenchEnv = "WH_HUB_ENV_BENCH"      // run TestEnvelopeThroughput
 )

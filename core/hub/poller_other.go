@@ -10,8 +10,8 @@ type poller struct{}
 
 func newPoller() (*poller, error) { return nil, errors.New("hub: epoll is Linux-only") }
 
-func (p *poller) add(*conn) error       { return errors.New("hub: no poller") }
-func (p *poller) rearm(*conn) error     { return errors.New("hub: no poller") }
-func (p *poller) remove(*conn)          {}
+func (p *poller) add(*conn) error               { return errors.New("hub: no poller") }
+func (p *poller) rearm(*conn) error             { return errors.New("hub: no poller") }
+func (p *poller) remove(*conn)                  {}
 func (p *poller) run(func(uint64), func(error)) {}
-func (p *poller) close()                {}
+func (p *poller) close()                        {}
