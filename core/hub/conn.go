@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"sync"
@@ -44,6 +45,7 @@ type conn struct {
 	raw      syscall.RawConn // nil: the connection has a reader goroutine
 
 	// Read side.
+	verifier  hash.Hash // wsproto.NewMAC(key), made on the first message
 	window    wsproto.Window
 	badMACs   uint8
 	br        *bufio.Reader // held only while it has unread bytes

@@ -2,12 +2,13 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/sdk/wsproto"
@@ -51,7 +52,10 @@ func (c *conn) handleFrame(frame []byte) {
 		c.sendError(0, wsproto.CodeBadFrame, err.Error())
 		return
 	}
-	if err := wsproto.Open(c.key[:], wsproto.WorkerToCore, env); err != nil {
+	if c.verifier == nil {
+		c.verifier = wsproto.NewMAC(c.key[:])
+	}
+	if err := wsproto.OpenWith(c.verifier, wsproto.WorkerToCore, env); err != nil {
 		c.badMACs++
 		c.sendError(env.Seq, wsproto.CodeBadMAC, "the envelope MAC does not verify")
 		if c.badMACs >= maxBadMACs {
@@ -83,8 +87,8 @@ func (c *conn) handleFrame(frame []byte) {
 // dispatch runs a handler with its own I/O deadline; a panic is recovered,
 // counted and answered as an internal error.
 func (c *conn) dispatch(fn handler, env *wsproto.Envelope) (r *reply) {
-	ctx, cancel := context.WithTimeout(c.h.opCtx, storeTimeout)
-	defer cancel()
+	ctx := &lazyTimeout{parent: c.h.opCtx, d: storeTimeout}
+	defer ctx.cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			c.h.m.panics.Inc()
@@ -96,12 +100,56 @@ func (c *conn) dispatch(fn handler, env *wsproto.Envelope) (r *reply) {
 	return fn(c, ctx, env)
 }
 
+// lazyTimeout is a context that times out d after it is first asked for
+// its deadline, channel or error. Most messages (statistics, heartbeats)
+// are handled in memory and never ask: they cost no timer.
+type lazyTimeout struct {
+	parent context.Context
+	d      time.Duration
+	once   sync.Once
+	ctx    context.Context
+	stop   context.CancelFunc
+}
+
+func (l *lazyTimeout) real() context.Context {
+	l.once.Do(func() { l.ctx, l.stop = context.WithTimeout(l.parent, l.d) })
+	return l.ctx
+}
+
+// cancel releases the timer, if one was started; from then on the
+// context is done.
+func (l *lazyTimeout) cancel() {
+	l.once.Do(func() { l.ctx = doneContext })
+	if l.stop != nil {
+		l.stop()
+	}
+}
+
+// doneContext is a context canceled from the start (immutable).
+var doneContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Deadline implements context.Context.
+func (l *lazyTimeout) Deadline() (time.Time, bool) { return l.real().Deadline() }
+
+// Done implements context.Context.
+func (l *lazyTimeout) Done() <-chan struct{} { return l.real().Done() }
+
+// Err implements context.Context.
+func (l *lazyTimeout) Err() error { return l.real().Err() }
+
+// Value implements context.Context.
+func (l *lazyTimeout) Value(key any) any { return l.parent.Value(key) }
+
 // decode unmarshals a payload; an error is a bad_payload reply.
 func decode(env *wsproto.Envelope, v any) *reply {
 	if len(env.Payload) == 0 {
 		return refuse(wsproto.CodeBadPayload, "%s needs a payload", env.Type)
 	}
-	if err := json.Unmarshal(env.Payload, v); err != nil {
+	if err := wsproto.DecodePayload(env.Payload, v); err != nil {
 		return refuse(wsproto.CodeBadPayload, "%s payload: %v", env.Type, err)
 	}
 	return nil

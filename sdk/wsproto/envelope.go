@@ -1,11 +1,15 @@
 package wsproto
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"hash"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -85,6 +89,19 @@ func Seal(key []byte, dir Direction, e *Envelope) {
 // Open checks e.MAC for a message received from direction dir, in
 // constant time.
 func Open(key []byte, dir Direction, e *Envelope) error {
+	if len(key) == 0 {
+		return ErrBadMAC
+	}
+	return OpenWith(NewMAC(key), dir, e)
+}
+
+// NewMAC returns the HMAC-SHA256 of an envelope key, for OpenWith: a
+// receiver that keeps one per connection saves setting it up per message.
+func NewMAC(key []byte) hash.Hash { return hmac.New(sha256.New, key) }
+
+// OpenWith is Open with mac, a NewMAC of the envelope key (it is Reset
+// first; it must not be used concurrently).
+func OpenWith(mac hash.Hash, dir Direction, e *Envelope) error {
 	var macBuf [MACSize + 2]byte
 	if base64.RawURLEncoding.DecodedLen(len(e.MAC)) != MACSize {
 		return ErrBadMAC
@@ -93,8 +110,14 @@ func Open(key []byte, dir Direction, e *Envelope) error {
 	if err != nil || n != MACSize {
 		return ErrBadMAC
 	}
-	var buf [512]byte
-	if !Verify(key, AppendSigningInput(buf[:0], dir, e), macBuf[:MACSize]) {
+	// The signing input's head, then the payload in place: no copy.
+	var buf [128]byte
+	head := Envelope{Type: e.Type, Seq: e.Seq, TS: e.TS, ReplyTo: e.ReplyTo}
+	mac.Reset()
+	mac.Write(AppendSigningInput(buf[:0], dir, &head))
+	mac.Write(e.Payload)
+	var sum [MACSize]byte
+	if !hmac.Equal(mac.Sum(sum[:0]), macBuf[:MACSize]) {
 		return ErrBadMAC
 	}
 	return nil
@@ -112,12 +135,17 @@ func CheckClock(ts int64, now time.Time) error {
 
 // Decode parses one frame into an envelope, checking its shape (type,
 // seq ≥ 1, a MAC, a JSON object payload when present) but not the MAC.
+//
+// Field names are case-sensitive and each may appear once; unknown fields
+// are ignored (their syntax is still checked). A field other than payload
+// set to null counts as absent; payload, when present, must be an object.
+// Payload holds a copy of the payload's bytes.
 func Decode(frame []byte) (*Envelope, error) {
 	if len(frame) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes exceed %d", ErrBadFrame, len(frame), MaxFrameSize)
 	}
 	var e Envelope
-	if err := json.Unmarshal(frame, &e); err != nil {
+	if err := decodeEnvelope(frame, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	switch {
@@ -131,6 +159,71 @@ func Decode(frame []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: payload must be a JSON object", ErrBadFrame)
 	}
 	return &e, nil
+}
+
+// envelopeFields are the envelope's field names, in the order of the bits
+// decodeEnvelope uses to refuse duplicates.
+var envelopeFields = [...]string{"type", "seq", "ts", "reply_to", "payload", "mac"}
+
+func decodeEnvelope(frame []byte, e *Envelope) error {
+	s := scanner{b: frame}
+	var seen uint8
+	err := s.object(func(key []byte, complex bool) error {
+		k := string(key) // no allocation: compared, not kept
+		if complex {
+			// Escaped or non-ASCII: never one of ours, but it must not be
+			// one of ours in disguise.
+			v, err := (&scanner{b: append(append([]byte{'"'}, key...), '"')}).str()
+			if err != nil {
+				return err
+			}
+			k = v
+		}
+		idx := -1
+		for i, f := range envelopeFields {
+			if k == f {
+				idx = i
+				break
+			}
+			if strings.EqualFold(k, f) {
+				return fmt.Errorf("field %q: field names are case-sensitive (%q)", k, f)
+			}
+		}
+		if idx < 0 {
+			return s.skip()
+		}
+		if complex {
+			return fmt.Errorf("field %q is written with escapes", k)
+		}
+		if seen&(1<<idx) != 0 {
+			return fmt.Errorf("field %q appears twice", k)
+		}
+		seen |= 1 << idx
+		var err error
+		switch idx {
+		case 0:
+			e.Type, err = s.strField()
+		case 1:
+			e.Seq, err = s.uintField()
+		case 2:
+			e.TS, err = s.intField()
+		case 3:
+			e.ReplyTo, err = s.uintField()
+		case 4:
+			s.space()
+			start := s.i
+			if err = s.skip(); err == nil {
+				e.Payload = append(json.RawMessage(nil), frame[start:s.i]...)
+			}
+		case 5:
+			e.MAC, err = s.strField()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.end()
 }
 
 // Encode marshals a sealed envelope into a frame.

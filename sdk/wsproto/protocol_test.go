@@ -1,6 +1,7 @@
 package wsproto
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -348,9 +349,30 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(exampleErrFrame))
 	f.Add([]byte(`{"type":"x","seq":1,"ts":1,"mac":"x","payload":{}}`))
 	f.Add([]byte(`{"type":"x","seq":18446744073709551615,"ts":-9223372036854775808,"reply_to":1,"mac":"AAAA"}`))
+	f.Add([]byte(`{"type":"x","seq":1,"ts":1,"mac":"x","Seq":2}`))
+	f.Add([]byte(`{"type":"x","seq":1,"ts":null,"mac":"x","extra":[1,{"a":[true,false,null,-0.5e+3]}],"payload":{"k":"\u00e9\n"}}`))
+	f.Add([]byte(`{"typ\u0065":"x","seq":1,"ts":1,"mac":"x"}`))
 	key := EnvelopeKey(exampleAPIKey)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		e, err := Decode(frame)
+		// Differential: encoding/json's reading of the frame must agree,
+		// except where the spec is stricter (a field twice, or a field
+		// name in another case or escaped).
+		var ref Envelope
+		refErr := json.Unmarshal(frame, &ref)
+		if refErr == nil && (ref.Type == "" || len(ref.Type) > 64 || ref.Seq == 0 || ref.MAC == "" ||
+			(len(ref.Payload) > 0 && ref.Payload[0] != '{')) {
+			refErr = errors.New("shape")
+		}
+		switch {
+		case err == nil && refErr != nil:
+			t.Fatalf("Decode accepted %q, which encoding/json refuses: %v", frame, refErr)
+		case err == nil && (e.Type != ref.Type || e.Seq != ref.Seq || e.TS != ref.TS || e.ReplyTo != ref.ReplyTo ||
+			e.MAC != ref.MAC || !bytes.Equal(e.Payload, ref.Payload)):
+			t.Fatalf("Decode(%q) = %+v; encoding/json reads %+v", frame, e, ref)
+		case err != nil && refErr == nil && !ambiguousEnvelopeKeys(frame):
+			t.Fatalf("Decode refused %q (%v), which encoding/json reads as %+v", frame, err, ref)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("Decode error %v is not ErrBadFrame", err)
@@ -370,4 +392,51 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed %+v into %+v", e, e2)
 		}
 	})
+}
+
+// ambiguousEnvelopeKeys reports whether frame's top-level object names an
+// envelope field twice, in another case, or with escapes: frames the spec
+// refuses and encoding/json reads anyway.
+func ambiguousEnvelopeKeys(frame []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(frame, &top) != nil {
+		return false
+	}
+	for k := range top {
+		for _, f := range envelopeFields {
+			if strings.EqualFold(k, f) {
+				if k != f {
+					return true
+				}
+			}
+		}
+	}
+	// A map keeps one entry per key: count the raw occurrences instead.
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	count := map[string]int{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k, _ := tok.(string)
+		for _, f := range envelopeFields {
+			if strings.EqualFold(k, f) {
+				count[f]++
+			}
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	for _, n := range count {
+		if n > 1 {
+			return true
+		}
+	}
+	return bytes.Contains(frame, []byte(`\`))
 }
