@@ -12,7 +12,8 @@ FUZZ_TARGETS := \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \
-	./sdk/wsproto:FuzzDecode
+	./sdk/wsproto:FuzzDecode \
+	./sdk/wsproto:FuzzDecodePayload
 
 # Code generators, installed by the Makefile itself into bin/tools.
 TOOLS                      := $(CURDIR)/bin/tools
