@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -48,6 +49,9 @@ type Result struct {
 func Sections() []Section {
 	return []Section{
 		{Name: "sql-ceiling", Run: sqlCeiling},
+		{Name: "hub-idle", Run: hubIdle},
+		{Name: "hub-envelopes", Run: hubEnvelopes},
+		{Name: "hub-logs", Run: hubLogs},
 	}
 }
 
@@ -62,6 +66,10 @@ type Options struct {
 	// Dir holds the benchmark's Postgres cluster; default a temp dir removed afterwards.
 	Dir    string
 	Logger hclog.Logger
+	// Loadgen returns the command that runs the load generator with args
+	// (core/bench/loadgen.Main); nil runs this executable's
+	// `bench loadgen`.
+	Loadgen func(args []string) (*exec.Cmd, error)
 }
 
 // Env is what a section gets.
@@ -71,6 +79,7 @@ type Env struct {
 	Runs    int
 	cluster *embedpg.Cluster
 	dbs     int
+	loadgen func(args []string) (*exec.Cmd, error)
 }
 
 // Report is the outcome of a run.
@@ -122,7 +131,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("bench: start postgres: %w", err)
 	}
 	defer cluster.Stop(context.WithoutCancel(ctx))
-	env := &Env{Log: log, Quick: opts.Quick, Runs: max(opts.Runs, 1), cluster: cluster}
+	env := &Env{Log: log, Quick: opts.Quick, Runs: max(opts.Runs, 1), cluster: cluster, loadgen: opts.Loadgen}
 	if opts.Runs == 0 {
 		env.Runs = 3
 	}
@@ -154,18 +163,10 @@ const benchSecret = "wisehosting-benchmark-secret-0123456789"
 
 // NewStore creates a fresh migrated database and opens a store on it.
 func (e *Env) NewStore(ctx context.Context, maxConns int32) (*store.Store, error) {
-	e.dbs++
-	name := fmt.Sprintf("bench_%d", e.dbs)
-	admin, err := pgx.Connect(ctx, e.cluster.ConnString("postgres"))
+	cs, err := e.newDatabase(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	admin.Close(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("create database: %w", err)
-	}
-	cs := e.cluster.ConnString(name)
 	if _, err := store.Migrate(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -174,6 +175,34 @@ func (e *Env) NewStore(ctx context.Context, maxConns int32) (*store.Store, error
 		return nil, err
 	}
 	return store.Open(ctx, store.Options{ConnString: cs, MaxConns: maxConns, MinConns: 1, Cipher: cipher, Logger: e.Log.Named("store")})
+}
+
+// newDatabase creates an empty database and returns its connection string.
+func (e *Env) newDatabase(ctx context.Context) (string, error) {
+	e.dbs++
+	name := fmt.Sprintf("bench_%d", e.dbs)
+	admin, err := pgx.Connect(ctx, e.cluster.ConnString("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("connect: %w", err)
+	}
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
+	admin.Close(ctx)
+	if err != nil {
+		return "", fmt.Errorf("create database: %w", err)
+	}
+	return e.cluster.ConnString(name), nil
+}
+
+// loadgenCmd is the command running the load generator with args.
+func (e *Env) loadgenCmd(args []string) (*exec.Cmd, error) {
+	if e.loadgen != nil {
+		return e.loadgen(args)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("load generator: %w", err)
+	}
+	return exec.Command(self, append([]string{"bench", "loadgen"}, args...)...), nil
 }
 
 // WriteTable prints the report as an aligned table.

@@ -3,11 +3,37 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/wisehosting/wisehosting/core/bench/loadgen"
 	"github.com/wisehosting/wisehosting/core/testutil"
 )
+
+// loadgenEnv makes this test binary the load generator (the role of
+// `wisehosting bench loadgen`).
+const loadgenEnv = "WH_BENCH_LOADGEN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(loadgenEnv) == "1" {
+		if err := loadgen.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// selfLoadgen runs the load generator as this test binary.
+func selfLoadgen(args []string) (*exec.Cmd, error) {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), loadgenEnv+"=1")
+	return cmd, nil
+}
 
 // TestQuickRun runs every section in quick mode: the harness must start its
 // own Postgres, produce a row per metric, and print the table.
@@ -15,7 +41,7 @@ func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Postgres cluster")
 	}
-	rep, err := Run(context.Background(), Options{Quick: true, Runs: 1, Logger: testutil.Logger(t)})
+	rep, err := Run(context.Background(), Options{Quick: true, Runs: 1, Logger: testutil.Logger(t), Loadgen: selfLoadgen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +56,11 @@ func TestQuickRun(t *testing.T) {
 	var buf bytes.Buffer
 	if err := rep.WriteTable(&buf); err != nil {
 		t.Fatal(err)
+	}
+	for _, sec := range Sections() {
+		if !strings.Contains(buf.String(), sec.Name) {
+			t.Errorf("no %s rows in the table:\n%s", sec.Name, buf.String())
+		}
 	}
 	if !strings.Contains(buf.String(), "sql-ceiling") {
 		t.Fatalf("table:\n%s", buf.String())
