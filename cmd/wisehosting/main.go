@@ -29,7 +29,10 @@ Usage:
   wisehosting plugins  list -builtin             list the built-in plugins
   wisehosting migrate  [up|status] [-config FILE] apply or show database migrations
   wisehosting worker   add|rotate-key|list ...    manage worker API keys
+  wisehosting worker   run -core URL ...          run the reference worker agent
+                                                 (key in $WISEHOSTING_WORKER_KEY)
   wisehosting bench    [-sections a,b] [-quick]   run the benchmarks and print one table
+  wisehosting bench    loadgen -core URL -keys F  simulate a fleet of workers
   wisehosting version                            print the version
 
 The config file defaults to $WISEHOSTING_CONFIG or ./wisehosting.hcl.
