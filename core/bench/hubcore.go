@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wisehosting/wisehosting/core/config"
 	"github.com/wisehosting/wisehosting/core/daemon"
+	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk/wsproto"
@@ -178,41 +178,7 @@ func (c *hubCore) seedWorkers(ctx context.Context, prefix string, n int, apps bo
 // metric sums a counter or gauge of the core's registry over the series
 // whose labels include the given name=value pairs.
 func (c *hubCore) metric(name string, labels ...string) (float64, error) {
-	return gatherSum(c.d.Registry(), name, labels...)
-}
-
-func gatherSum(reg prometheus.Gatherer, name string, labels ...string) (float64, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0, fmt.Errorf("gather metrics: %w", err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum, nil
+	return metrics.Sum(c.d.Registry(), name, labels...)
 }
 
 // loadProcess is a running load generator process.

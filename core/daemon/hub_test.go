@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/store/storetest"
 	"github.com/wisehosting/wisehosting/core/testutil"
@@ -158,21 +159,9 @@ func TestWorkerHub(t *testing.T) {
 // received reads wisehosting_hub_envelopes_received_total{type=typ}.
 func received(t *testing.T, d *Daemon, typ string) float64 {
 	t.Helper()
-	mfs, err := d.Registry().Gather()
+	v, err := metrics.Sum(d.Registry(), "wisehosting_hub_envelopes_received_total", "type", typ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != "wisehosting_hub_envelopes_received_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "type" && lp.GetValue() == typ {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return v
 }

@@ -4,9 +4,12 @@
 package metrics
 
 import (
+	"fmt"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Namespace prefixes every WiseHosting metric.
@@ -66,4 +69,47 @@ func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 	n("acquire_secs", s.AcquireDuration().Seconds())
 	n("new_conns", float64(s.NewConnsCount()))
 	n("lifetime_kill", float64(s.MaxLifetimeDestroyCount()))
+}
+
+// Sum gathers g and adds up the counters and gauges named name whose
+// labels include the given name/value pairs (no pairs: every series). It is
+// how benchmarks and tests read the core's own metrics.
+func Sum(g prometheus.Gatherer, name string, labels ...string) (float64, error) {
+	if len(labels)%2 != 0 {
+		return 0, fmt.Errorf("metrics: sum %s: labels come in name/value pairs", name)
+	}
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, fmt.Errorf("metrics: gather: %w", err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i < len(labels); i += 2 {
+				if !hasLabel(m.GetLabel(), labels[i], labels[i+1]) {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum, nil
+}
+
+func hasLabel(pairs []*dto.LabelPair, name, value string) bool {
+	for _, lp := range pairs {
+		if lp.GetName() == name && lp.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }

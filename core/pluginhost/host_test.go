@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wisehosting/wisehosting/core/config"
+	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/pluginhost"
 	"github.com/wisehosting/wisehosting/core/testutil"
 	"github.com/wisehosting/wisehosting/sdk"
@@ -117,29 +118,11 @@ func (e *env) pos(t *testing.T, after, s string) (line, col int) {
 
 func metricValue(t *testing.T, reg *prometheus.Registry, name, kind, plugin string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	v, err := metrics.Sum(reg, name, "kind", kind, "name", plugin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["kind"] != kind || labels["name"] != plugin {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 func statusOf(t *testing.T, h *pluginhost.Host, kind, name string) pluginhost.PluginStatus {
