@@ -3,17 +3,9 @@ package bench
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +20,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/config"
 	"github.com/wisehosting/wisehosting/core/daemon"
 	"github.com/wisehosting/wisehosting/core/metrics"
+	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk/wsproto"
@@ -61,7 +54,7 @@ func (e *Env) startCore(ctx context.Context, tlsOn bool) (*hubCore, error) {
 	c := &hubCore{dir: dir}
 	var tlsAttrs string
 	if tlsOn {
-		cert, key, err := writeSelfSigned(dir)
+		cert, key, _, err := secrets.WriteSelfSignedCert(dir, 24*time.Hour)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -327,40 +320,4 @@ func measureMemory() memory {
 		}
 	}
 	return m
-}
-
-// writeSelfSigned writes a self-signed ECDSA certificate for 127.0.0.1,
-// valid for a day, and its key to dir.
-func writeSelfSigned(dir string) (certFile, keyFile string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", fmt.Errorf("tls key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "wisehosting bench"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return "", "", fmt.Errorf("tls certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", fmt.Errorf("tls key: %w", err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, nil
 }
