@@ -501,12 +501,29 @@ func TestServeOwnsEmbeddedCluster(t *testing.T) {
 			return ConnectWith(ctx, cfg, log, opts)
 		}
 	}
+	// A daemon that serve opens must be closed whole (its hub and
+	// notification listener run until then), not just its database.
+	var mu sync.Mutex
+	daemons := map[*Database]*Daemon{}
 	serve := func(ctx context.Context, cfg *config.Config, log hclog.Logger) (*Database, error) {
 		d, err := New(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
+		mu.Lock()
+		daemons[d.db] = d
+		mu.Unlock()
 		return d.db, nil
+	}
+	closeDB := func(db *Database) {
+		mu.Lock()
+		d := daemons[db]
+		mu.Unlock()
+		if d != nil {
+			_ = d.Close(context.Background())
+			return
+		}
+		_ = db.Close(context.Background())
 	}
 	for _, tc := range []struct {
 		name       string
@@ -552,7 +569,9 @@ func TestServeOwnsEmbeddedCluster(t *testing.T) {
 				})
 				select {
 				case res := <-done:
-					res.db.Close(context.Background())
+					if res.db != nil {
+						closeDB(res.db)
+					}
 					t.Fatalf("open returned (%v) while the holder still ran", res.err)
 				default:
 				}
@@ -568,7 +587,7 @@ func TestServeOwnsEmbeddedCluster(t *testing.T) {
 			}
 			took := time.Since(began)
 			if res.db != nil {
-				t.Cleanup(func() { _ = res.db.Close(context.Background()) })
+				t.Cleanup(func() { closeDB(res.db) })
 			}
 			if tc.wantErr != "" {
 				if res.err == nil {
