@@ -25,6 +25,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/pluginhost"
+	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/workerauth"
@@ -52,10 +53,12 @@ type Daemon struct {
 	api      *api.Server
 	auth     *workerauth.Authenticator
 	hub      *hub.Hub
-	listener *store.Listener
-	http     *http.Server
-	ln       net.Listener
-	tls      *tls.Config
+	// scheduler is nil when no scheduler plugin is declared.
+	scheduler *scheduler.Scheduler
+	listener  *store.Listener
+	http      *http.Server
+	ln        net.Listener
+	tls       *tls.Config
 
 	// bgCtx and bgCancel scope the background loops (plan refresh, the
 	// notification listener); bg waits for them.
@@ -160,11 +163,46 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	d.hub.Register(d.api.Group())
+	if err := d.startScheduler(); err != nil {
+		return err
+	}
+	// Every subsystem has registered its channels: listen.
 	d.bg.Go(func() {
 		if err := d.listener.Run(d.bgCtx); err != nil {
 			d.log.Error("notification listener stopped", "error", err)
 		}
 	})
+	return nil
+}
+
+// startScheduler runs the placement loop with the configured scheduler
+// plugin (scheduler.placement). Without any scheduler plugin declared jobs
+// stay pending, which the log says once.
+func (d *Daemon) startScheduler() error {
+	if len(d.cfg.PluginsOfKind(sdk.KindScheduler)) == 0 {
+		d.log.Warn("no scheduler plugin is declared: jobs that are not pinned to a worker stay pending",
+			"hint", `declare one, e.g. plugin "scheduler" "least-loaded" {}`)
+		return nil
+	}
+	placer, err := d.plugins.Scheduler(d.cfg.Scheduler.Placement)
+	if err != nil {
+		return fmt.Errorf("daemon: scheduler.placement: %w", err)
+	}
+	d.scheduler, err = scheduler.New(scheduler.Options{
+		Store:         d.db.Store,
+		Placer:        placer,
+		Pusher:        d.hub,
+		Listener:      d.listener,
+		BatchSize:     d.cfg.Scheduler.BatchSize,
+		PollInterval:  d.cfg.Scheduler.PollInterval,
+		WorkerTimeout: d.cfg.Scheduler.WorkerTimeout,
+		Logger:        d.log.Named("scheduler"),
+		Registry:      d.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.bg.Go(func() { _ = d.scheduler.Run(d.bgCtx) })
 	return nil
 }
 

@@ -99,7 +99,7 @@ const (
 type Store interface {
 	MarkWorkerOnline(ctx context.Context, workerID int64) (bool, error)
 	NextAssignedJob(ctx context.Context, workerID int64) (*store.Job, error)
-	FindJobForWorker(ctx context.Context, jobID, workerID int64) (*store.Job, error)
+	AssignedJobs(ctx context.Context, placed []store.AssignedJob) ([]*store.Job, error)
 	UpdateJobStatus(ctx context.Context, jobID, workerID int64, status, message string, progress int64) error
 	CompleteJob(ctx context.Context, jobID, workerID int64, out store.Outcome) (*store.Completion, error)
 	UpdateHeartbeats(ctx context.Context, beats []store.Heartbeat) error
@@ -321,26 +321,41 @@ func (h *Hub) IsConnected(workerID int64) bool { return h.current(workerID) != n
 func (h *Hub) AppStatsLive(appID int64) (AppStats, bool) { return h.stats.get(appID) }
 
 // PushJob sends job jobID to its worker if the worker is connected here,
-// in the background, and reports whether it is. Otherwise it does nothing:
-// the worker gets the job when it connects (replay). The scheduler calls it
-// after committing an assignment.
+// in the background, and reports whether it is (PushJobs of one).
 func (h *Hub) PushJob(workerID, jobID int64) bool {
+	return h.PushJobs([]store.AssignedJob{{JobID: jobID, WorkerID: workerID}}) == 1
+}
+
+// PushJobs sends each assigned job to its worker if the worker is connected
+// here, in the background, with one query for the whole batch, and returns
+// how many jobs had their worker here. The others get their jobs when they
+// connect (replay), as do workers connected to another core. The scheduler
+// calls it after committing a pass.
+func (h *Hub) PushJobs(assigned []store.AssignedJob) int {
+	var here []store.AssignedJob
 	h.mu.RLock()
-	c := h.conns[workerID]
-	if c == nil || h.closing {
+	if h.closing {
 		h.mu.RUnlock()
-		return false
+		return 0
+	}
+	for _, a := range assigned {
+		if h.conns[a.WorkerID] != nil {
+			here = append(here, a)
+		}
+	}
+	if len(here) == 0 {
+		h.mu.RUnlock()
+		return 0
 	}
 	h.async.Add(1)
 	h.mu.RUnlock()
-	c.invalidateOwnership()
 	go func() {
 		defer h.async.Done()
 		ctx, cancel := context.WithTimeout(h.opCtx, storeTimeout)
 		defer cancel()
-		h.pushJob(ctx, c, jobID)
+		h.pushJobs(ctx, here)
 	}()
-	return true
+	return len(here)
 }
 
 // FlushHeartbeats writes the coalesced heartbeats now (the flush loop does

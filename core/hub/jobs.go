@@ -41,19 +41,22 @@ func (h *Hub) sendJob(c *conn, j *store.Job, cause string) {
 	h.log.Debug("job sent", "job_id", j.ID, "type", j.Type, "worker_id", c.workerID, "cause", cause)
 }
 
-// pushJob loads job jobID and sends it if it still waits for the worker.
-func (h *Hub) pushJob(ctx context.Context, c *conn, jobID int64) {
-	j, err := h.st.FindJobForWorker(ctx, jobID, c.workerID)
+// pushJobs loads the jobs still waiting for their workers, in one query,
+// and sends each to its worker's current connection.
+func (h *Hub) pushJobs(ctx context.Context, placed []store.AssignedJob) {
+	jobs, err := h.st.AssignedJobs(ctx, placed)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			h.log.Warn("cannot load job to push", "job_id", jobID, "worker_id", c.workerID, "error", err)
+		h.log.Warn("cannot load jobs to push; workers get them by replay", "jobs", len(placed), "error", err)
+		return
+	}
+	for _, j := range jobs {
+		c := h.current(*j.WorkerID)
+		if c == nil {
+			continue // gone meanwhile: replay on its next connect
 		}
-		return
+		c.invalidateOwnership()
+		h.sendJob(c, j, "push")
 	}
-	if j.Status != store.JobAssigned {
-		return
-	}
-	h.sendJob(c, j, "push")
 }
 
 // replay sends the worker's oldest job waiting to start, if any: on

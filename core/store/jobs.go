@@ -283,6 +283,40 @@ func (s *Store) FindJobForWorker(ctx context.Context, jobID, workerID int64) (*J
 	return j, nil
 }
 
+// AssignedJobs returns those of the given jobs that are still assigned
+// to the worker a placement named, with one query for the batch: what a
+// core pushes after a scheduling pass. Jobs already started, finished or
+// moved are left out.
+func (s *Store) AssignedJobs(ctx context.Context, placed []AssignedJob) ([]*Job, error) {
+	if len(placed) == 0 {
+		return nil, nil
+	}
+	ids, workers := make([]int64, len(placed)), make([]int64, len(placed))
+	for i, p := range placed {
+		ids[i], workers[i] = p.JobID, p.WorkerID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE (id, worker_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))
+		  AND status = 'assigned'
+		ORDER BY created_at, id`, ids, workers)
+	if err != nil {
+		return nil, mapErr("assigned jobs", err)
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := s.scanJob(rows)
+		if err != nil {
+			return nil, mapErr("assigned jobs", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("assigned jobs", err)
+	}
+	return out, nil
+}
+
 // FindJob returns a job by id.
 func (s *Store) FindJob(ctx context.Context, jobID int64) (*Job, error) {
 	j, err := s.scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, jobID))

@@ -19,6 +19,10 @@ const (
 	// (RotateWorkerKey), in decimal: caches of its credentials are stale and
 	// its live connection speaks with a key that no longer exists.
 	ChannelWorkerKeys = "wisehosting_worker_keys"
+	// ChannelJobs is notified (empty payload) when jobs are added, capacity
+	// is released or a worker's offer changes (migration 003's triggers):
+	// a scheduling pass may now place something.
+	ChannelJobs = "wisehosting_jobs"
 )
 
 // Listener holds one dedicated Postgres connection, outside the pool, that
