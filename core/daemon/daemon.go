@@ -175,10 +175,24 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	return nil
 }
 
-// startScheduler runs the placement loop with the configured scheduler
-// plugin (scheduler.placement). Without any scheduler plugin declared jobs
-// stay pending, which the log says once.
+// startScheduler runs the health monitor and the placement loop with the
+// configured scheduler plugin (scheduler.placement). Without any scheduler
+// plugin declared jobs stay pending, which the log says once.
 func (d *Daemon) startScheduler() error {
+	// Stuck jobs and silent workers are recovered with or without a
+	// scheduler plugin.
+	mon, err := scheduler.NewMonitor(scheduler.MonitorOptions{
+		Store:         d.db.Store,
+		StuckAfter:    d.cfg.Scheduler.StuckAfter,
+		WorkerTimeout: d.cfg.Scheduler.WorkerTimeout,
+		Every:         d.cfg.Scheduler.PollInterval,
+		Logger:        d.log.Named("health"),
+		Registry:      d.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.bg.Go(func() { _ = mon.Run(d.bgCtx) })
 	if len(d.cfg.PluginsOfKind(sdk.KindScheduler)) == 0 {
 		d.log.Warn("no scheduler plugin is declared: jobs that are not pinned to a worker stay pending",
 			"hint", `declare one, e.g. plugin "scheduler" "least-loaded" {}`)

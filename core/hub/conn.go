@@ -27,6 +27,7 @@ const (
 	closeReplaced   ws.StatusCode = 4001 // another connection of the same worker took over
 	closeKeyRotated ws.StatusCode = 4002 // the worker's key was rotated
 	closeBadMACs    ws.StatusCode = 4003 // too many envelopes failed their MAC
+	closeOffline    ws.StatusCode = 4004 // the health check took the worker offline
 )
 
 // closeWriteWait bounds writing a close frame.

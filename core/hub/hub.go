@@ -279,6 +279,7 @@ func New(opts Options) (*Hub, error) {
 
 	if opts.Listener != nil {
 		opts.Listener.Handle(store.ChannelWorkerKeys, h.onKeyRotated)
+		opts.Listener.Handle(store.ChannelWorkerOffline, h.onWorkerOffline)
 		if h.keys != nil {
 			opts.Listener.OnConnect(h.keys.Flush)
 		}
@@ -621,6 +622,21 @@ func (h *Hub) onKeyRotated(payload string) {
 	if c := h.current(id); c != nil {
 		h.log.Info("worker key rotated; closing its connection", "worker_id", id)
 		go c.close(closeKeyRotated, "worker key rotated; reconnect with the new key", "key_rotated")
+	}
+}
+
+// onWorkerOffline closes the connection of a worker the health check took
+// offline: it was silent, and if it is in fact alive it reconnects, which
+// brings it online again.
+func (h *Hub) onWorkerOffline(payload string) {
+	var id int64
+	if _, err := fmt.Sscan(payload, &id); err != nil || id <= 0 {
+		h.log.Warn("ignoring malformed worker offline notification", "payload", payload)
+		return
+	}
+	if c := h.current(id); c != nil {
+		h.log.Info("worker taken offline after its silence; closing its connection", "worker_id", id)
+		go c.close(closeOffline, "marked offline after silence; reconnect", "offline")
 	}
 }
 

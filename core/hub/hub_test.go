@@ -132,6 +132,35 @@ func TestKeyRotationClosesConnectionAndInvalidatesCache(t *testing.T) {
 	b.sync() // the other worker was not disturbed
 }
 
+// A worker the health check takes offline (on any core: the NOTIFY
+// reaches every hub) loses its connection, so that if it is alive it
+// reconnects and the connect path brings it online again.
+func TestWorkerTakenOfflineIsDisconnected(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	w, key := e.worker("edge-1")
+	bw, bkey := e.worker("edge-2")
+	c := e.connect(w, key)
+	c.sync()
+	b := e.connect(bw, bkey)
+	b.sync()
+	if _, err := e.st.Pool().Exec(e.ctx, `UPDATE workers SET last_heartbeat = now() - interval '10 minutes' WHERE id = $1`, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	off, err := e.st.TakeSilentWorkersOffline(e.ctx, 2*time.Minute)
+	if err != nil || len(off) != 1 || off[0].ID != w.ID {
+		t.Fatalf("offline = %+v, %v", off, err)
+	}
+	if code := c.expectClosed(); code != 4004 {
+		t.Fatalf("close code = %d, want 4004", code)
+	}
+	b.sync() // the other worker is untouched
+	c2 := e.connect(w, key)
+	c2.sync()
+	if got := scalar[string](e, `SELECT status FROM workers WHERE id = $1`, w.ID); got != "online" {
+		t.Fatalf("status after reconnecting = %s", got)
+	}
+}
+
 func isStatus(err error, code int) bool {
 	var se ws.StatusError
 	return errors.As(err, &se) && int(se) == code

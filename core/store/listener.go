@@ -23,6 +23,11 @@ const (
 	// is released or a worker's offer changes (migration 003's triggers):
 	// a scheduling pass may now place something.
 	ChannelJobs = "wisehosting_jobs"
+	// ChannelWorkerOffline carries the id of a worker the health check
+	// took offline (TakeSilentWorkersOffline), in decimal: a core still
+	// holding its connection closes it, so that a worker that comes back
+	// reconnects and is brought online by the connect path.
+	ChannelWorkerOffline = "wisehosting_worker_offline"
 )
 
 // Listener holds one dedicated Postgres connection, outside the pool, that
