@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wisehosting/wisehosting/core/embedpg"
+	"github.com/wisehosting/wisehosting/core/pluginhost"
 	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 )
@@ -48,7 +49,7 @@ type Result struct {
 // Sections returns every section in run order.
 func Sections() []Section {
 	return []Section{
-		{Name: "sql-ceiling", Run: sqlCeiling},
+		{Name: "scheduling", Run: scheduling},
 		{Name: "hub-idle", Run: hubIdle},
 		{Name: "hub-envelopes", Run: hubEnvelopes},
 		{Name: "hub-logs", Run: hubLogs},
@@ -70,6 +71,9 @@ type Options struct {
 	// (core/bench/loadgen.Main); nil runs this executable's
 	// `bench loadgen`.
 	Loadgen func(args []string) (*exec.Cmd, error)
+	// Builtin returns the command serving a built-in plugin to the
+	// benchmark's cores; nil runs this executable's `plugin serve`.
+	Builtin func(kind, name string) (pluginhost.Command, error)
 }
 
 // Env is what a section gets.
@@ -80,6 +84,7 @@ type Env struct {
 	cluster *embedpg.Cluster
 	dbs     int
 	loadgen func(args []string) (*exec.Cmd, error)
+	builtin func(kind, name string) (pluginhost.Command, error)
 }
 
 // Report is the outcome of a run.
@@ -131,7 +136,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("bench: start postgres: %w", err)
 	}
 	defer cluster.Stop(context.WithoutCancel(ctx))
-	env := &Env{Log: log, Quick: opts.Quick, Runs: max(opts.Runs, 1), cluster: cluster, loadgen: opts.Loadgen}
+	env := &Env{Log: log, Quick: opts.Quick, Runs: max(opts.Runs, 1), cluster: cluster, loadgen: opts.Loadgen, builtin: opts.Builtin}
 	if opts.Runs == 0 {
 		env.Runs = 3
 	}

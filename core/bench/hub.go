@@ -26,7 +26,7 @@ func hubIdle(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	var out []Result
 	for _, sz := range sizes {
-		c, err := env.startCore(ctx, sz.tls)
+		c, err := env.startCore(ctx, coreOptions{tls: sz.tls})
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func hubEnvelopes(ctx context.Context, env *Env) ([]Result, error) {
 	if env.Quick {
 		workers, d = 8, 2*time.Second
 	}
-	c, err := env.startCore(ctx, false)
+	c, err := env.startCore(ctx, coreOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func hubLogs(ctx context.Context, env *Env) ([]Result, error) {
 	if env.Quick {
 		workers, d, warm = 8, 3*time.Second, time.Second
 	}
-	c, err := env.startCore(ctx, false)
+	c, err := env.startCore(ctx, coreOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -40,9 +40,19 @@ type hubCore struct {
 	user   *store.User
 }
 
-// startCore starts a core; with tlsOn it serves TLS 1.3 with a fresh
-// self-signed certificate (caFile for the load generator).
-func (e *Env) startCore(ctx context.Context, tlsOn bool) (*hubCore, error) {
+// coreOptions shape a benchmark core.
+type coreOptions struct {
+	// tls serves TLS 1.3 with a fresh self-signed certificate (caFile for
+	// the load generator).
+	tls bool
+	// scheduler declares the built-in least-loaded scheduler plugin, so
+	// the daemon runs its placement loop.
+	scheduler bool
+}
+
+// startCore starts a core.
+func (e *Env) startCore(ctx context.Context, o coreOptions) (*hubCore, error) {
+	tlsOn := o.tls
 	cs, err := e.newDatabase(ctx)
 	if err != nil {
 		return nil, err
@@ -80,7 +90,7 @@ worker {
 logging {
   level = "warn"
 }
-`, dir, benchSecret, tlsAttrs, cs)
+%s`, dir, benchSecret, tlsAttrs, cs, schedulerBlock(o.scheduler))
 	cfg, diags := config.Parse([]byte(src), filepath.Join(dir, "bench.hcl"), config.Options{})
 	if diags.HasErrors() {
 		os.RemoveAll(dir)
@@ -88,7 +98,8 @@ logging {
 	}
 	// The core logs warnings only, even with -v: a line per connecting
 	// worker would be the benchmark's own load.
-	c.d, err = daemon.New(ctx, cfg, hclog.New(&hclog.LoggerOptions{Name: "bench.core", Level: hclog.Warn, Output: os.Stderr}))
+	c.d, err = daemon.NewWithOptions(ctx, cfg, hclog.New(&hclog.LoggerOptions{Name: "bench.core", Level: hclog.Warn, Output: os.Stderr}),
+		daemon.Options{BuiltinCommand: e.builtin})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -109,6 +120,18 @@ logging {
 	c.served = make(chan error, 1)
 	go func() { c.served <- c.d.Serve(sctx) }()
 	return c, nil
+}
+
+// schedulerBlock is the config declaring the least-loaded scheduler.
+func schedulerBlock(on bool) string {
+	if !on {
+		return ""
+	}
+	return `scheduler {
+  placement = "least-loaded"
+}
+plugin "scheduler" "least-loaded" {}
+`
 }
 
 // stop shuts the core down.

@@ -8,31 +8,25 @@ import (
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
-// sqlCeiling measures the physical limit of scheduling on this database: the
-// exact statements the scheduling loop runs (claim with SKIP LOCKED, read the
-// eligible workers, set-based assign with the capacity guard and the
-// reservations) with a trivial in-process placement, no plugin and no push,
-// 1,000 jobs per transaction over 1,000 workers. The scheduling section
-// measures the real loop against it.
-func sqlCeiling(ctx context.Context, env *Env) ([]Result, error) {
-	workers, jobs, batch := 1000, 100_000, 1000
-	if env.Quick {
-		jobs = 10_000
-	}
-	s, err := env.NewStore(ctx, 4)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	if err := seedScheduling(ctx, s, workers, jobs); err != nil {
-		return nil, err
-	}
+// ceiling is the raw SQL ceiling of scheduling on this database: the
+// exact statements the scheduling loop runs (claim with SKIP LOCKED, read
+// the eligible workers, set-based assign with the capacity guard and the
+// reservations) with a trivial in-process placement, no plugin and no
+// push, batch jobs per transaction. s holds seedScheduling's fleet; the
+// jobs are reset before each run but the first.
+type ceiling struct {
+	rate    float64 // placements/s, median
+	batchMs float64 // one transaction, median
+	phases  map[string][]float64
+}
+
+func measureCeiling(ctx context.Context, env *Env, s *store.Store, jobs, batch int) (ceiling, error) {
 	var rates, batchMs []float64
 	phases := map[string][]float64{}
 	for run := 0; run < env.Runs; run++ {
 		if run > 0 {
 			if err := resetScheduling(ctx, s); err != nil {
-				return nil, err
+				return ceiling{}, err
 			}
 		}
 		start := time.Now()
@@ -41,7 +35,7 @@ func sqlCeiling(ctx context.Context, env *Env) ([]Result, error) {
 			t0 := time.Now()
 			n, err := ceilingPass(ctx, s, batch, phases)
 			if err != nil {
-				return nil, err
+				return ceiling{}, err
 			}
 			if n == 0 {
 				break
@@ -51,21 +45,15 @@ func sqlCeiling(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		el := time.Since(start)
 		if assigned != jobs {
-			return nil, fmt.Errorf("assigned %d of %d jobs: capacity was meant to fit all", assigned, jobs)
+			return ceiling{}, fmt.Errorf("ceiling assigned %d of %d jobs: capacity was meant to fit all", assigned, jobs)
 		}
 		if bad, err := store.CheckCapacity(ctx, s.Pool()); err != nil || len(bad) > 0 {
-			return nil, fmt.Errorf("capacity invariant after run: %v %v", bad, err)
+			return ceiling{}, fmt.Errorf("capacity invariant after run: %v %v", bad, err)
 		}
 		rates = append(rates, float64(assigned)/el.Seconds())
 		env.Log.Info("sql ceiling run", "run", run+1, "jobs", assigned, "took", el)
 	}
-	return []Result{
-		{Metric: fmt.Sprintf("placements/s, raw SQL, %d/tx, %d workers, %d jobs", batch, workers, jobs),
-			Value: median(rates), Unit: "/s", Compare: "the ceiling the scheduling loop is measured against"},
-		{Metric: "one 1,000-job transaction (claim+workers+assign+commit)", Value: median(batchMs), Unit: "ms",
-			Compare: fmt.Sprintf("claim %.1f, workers %.1f, assign %.1f, commit %.1f ms",
-				median(phases["claim"]), median(phases["workers"]), median(phases["assign"]), median(phases["commit"]))},
-	}, nil
+	return ceiling{rate: median(rates), batchMs: median(batchMs), phases: phases}, nil
 }
 
 // ceilingPass schedules one batch with round-robin placement, adding each
@@ -118,7 +106,7 @@ func ceilingPass(ctx context.Context, s *store.Store, batch int, phases map[stri
 
 // seedScheduling creates workers with room for every job, and one app with
 // one pending 100 mCPU / 64 MiB deploy job per job, in set-based SQL.
-func seedScheduling(ctx context.Context, s *store.Store, workers, jobs int) error {
+func seedScheduling(ctx context.Context, s *store.Store, workers, jobs int, withJobs bool) error {
 	perWorker := (jobs + workers - 1) / workers * 2
 	stmts := []struct {
 		sql  string
@@ -133,6 +121,9 @@ func seedScheduling(ctx context.Context, s *store.Store, workers, jobs int) erro
 			SELECT gen_random_uuid(), 1, 'bench-app-' || g, 'bench-app-' || g FROM generate_series(1, $1) g`, []any{jobs}},
 		{`INSERT INTO jobs (type, app_id, cpu, memory) SELECT 'deploy', id, 100, 64 * 1048576 FROM apps ORDER BY id`, nil},
 		{`VACUUM ANALYZE`, nil},
+	}
+	if !withJobs {
+		stmts = append(stmts[:3], stmts[4:]...)
 	}
 	for _, st := range stmts {
 		if _, err := s.Pool().Exec(ctx, st.sql, st.args...); err != nil {
