@@ -55,6 +55,7 @@ type Daemon struct {
 	hub      *hub.Hub
 	// scheduler is nil when no scheduler plugin is declared.
 	scheduler *scheduler.Scheduler
+	jobs      *scheduler.Jobs
 	listener  *store.Listener
 	http      *http.Server
 	ln        net.Listener
@@ -179,6 +180,7 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 // configured scheduler plugin (scheduler.placement). Without any scheduler
 // plugin declared jobs stay pending, which the log says once.
 func (d *Daemon) startScheduler() error {
+	d.jobs = &scheduler.Jobs{Store: d.db.Store, Pusher: d.hub}
 	// Stuck jobs and silent workers are recovered with or without a
 	// scheduler plugin.
 	mon, err := scheduler.NewMonitor(scheduler.MonitorOptions{
@@ -254,6 +256,9 @@ func (d *Daemon) startPlugins(ctx context.Context, opts Options) error {
 	d.bg.Go(func() { d.plans.Run(d.bgCtx) })
 	return nil
 }
+
+// Jobs creates and finishes jobs for the rest of the core.
+func (d *Daemon) Jobs() *scheduler.Jobs { return d.jobs }
 
 // Database returns the daemon's database.
 func (d *Daemon) Database() *Database { return d.db }
