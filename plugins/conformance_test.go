@@ -30,6 +30,14 @@ var conformance = map[string]struct{ good, bad []string }{
 		good: []string{``, "weights {\n  cpu = 1\n  memory = 0\n  apps = 0\n}"},
 		bad:  []string{`weights = 1`, "weights {\n  cpu = -1\n}", "weights {\n  cpu = 0\n  memory = 0\n  apps = 0\n}", `unknown = true`},
 	},
+	"scheduler/binpack": {
+		good: []string{``, "weights {\n  cpu = 0\n  memory = 1\n}"},
+		bad:  []string{`weights = 1`, "weights {\n  memory = -1\n}", "weights {\n  cpu = 0\n  memory = 0\n}", "weights {\n  apps = 1\n}"},
+	},
+	"scheduler/spread": {
+		good: []string{``, "weights {\n  cpu = 0\n  memory = 0\n  apps = 1\n}"},
+		bad:  []string{`weights = 1`, "weights {\n  apps = -1\n}", "weights {\n  cpu = 0\n  memory = 0\n  apps = 0\n}", `unknown = true`},
+	},
 	"plans/static": {
 		good: []string{``, "default_plan = \"pro\"\nplan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"2GiB\"\n  disk = \"10GiB\"\n}"},
 		bad:  []string{`default_plan = "missing"`, "plan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"lots\"\n  disk = \"1GiB\"\n}", "plan \"Bad Id\" {\n  max_apps = 1\n  cpu = 1\n  memory = \"1GiB\"\n  disk = \"1GiB\"\n}"},

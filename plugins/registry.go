@@ -13,7 +13,9 @@ import (
 	alertslog "github.com/wisehosting/wisehosting/plugins/alerts/log"
 	"github.com/wisehosting/wisehosting/plugins/plans/static"
 	"github.com/wisehosting/wisehosting/plugins/proxy/traefik"
+	"github.com/wisehosting/wisehosting/plugins/scheduler/binpack"
 	"github.com/wisehosting/wisehosting/plugins/scheduler/leastloaded"
+	"github.com/wisehosting/wisehosting/plugins/scheduler/spread"
 	"github.com/wisehosting/wisehosting/sdk"
 )
 
@@ -33,6 +35,8 @@ type key struct{ kind, name string }
 // registry the house allows; it is never written after initialisation.
 var builtins = map[key]func() sdk.Plugin{
 	{sdk.KindScheduler, leastloaded.Name}: func() sdk.Plugin { return leastloaded.New() },
+	{sdk.KindScheduler, binpack.Name}:     func() sdk.Plugin { return binpack.New() },
+	{sdk.KindScheduler, spread.Name}:      func() sdk.Plugin { return spread.New() },
 	{sdk.KindPlans, static.Name}:          func() sdk.Plugin { return static.New() },
 	{sdk.KindAlerts, alertslog.Name}:      func() sdk.Plugin { return alertslog.New() },
 	{sdk.KindProxy, traefik.Name}:         func() sdk.Plugin { return traefik.New() },

@@ -78,7 +78,9 @@ func TestList(t *testing.T) {
 		{Kind: "alerts", Name: "log"},
 		{Kind: "plans", Name: "static"},
 		{Kind: "proxy", Name: "traefik"},
+		{Kind: "scheduler", Name: "binpack"},
 		{Kind: "scheduler", Name: "least-loaded"},
+		{Kind: "scheduler", Name: "spread"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("List() = %v", got)

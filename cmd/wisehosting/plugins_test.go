@@ -180,8 +180,8 @@ func TestPluginsList(t *testing.T) {
 	}
 
 	res = runBinary(t, nil, "plugins", "list", "-builtin")
-	if res.code != 0 || strings.Count(res.stdout, "\n") != 4 || !strings.Contains(res.stdout, `plugin "proxy" "traefik"`) {
-		t.Errorf("plugins list -builtin: want the 4 built-ins, got:\n%s", res)
+	if res.code != 0 || strings.Count(res.stdout, "\n") != 6 || !strings.Contains(res.stdout, `plugin "proxy" "traefik"`) {
+		t.Errorf("plugins list -builtin: want the 6 built-ins, got:\n%s", res)
 	}
 
 	bad, _ := stageSource(t, withTraefikConfig(t, `    entry_points = "web"`))

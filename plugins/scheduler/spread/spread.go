@@ -1,0 +1,195 @@
+// Package spread is the built-in "spread" scheduler plugin: it balances apps
+// across zones first, then places each job on the least-loaded worker of the
+// chosen zone, so that losing a zone takes down as few apps as possible and
+// no zone fills up while another stands empty.
+//
+// For each job, in order:
+//
+//  1. If the job's app already holds capacity on eligible workers (a
+//     reservation of the job, or an earlier job of the same app in this
+//     batch), the job stays with it when it can: of those workers, the best
+//     with room for the growth wins (in the order of step 2), whatever the
+//     zones' counts: staying costs only the growth, and spread balances
+//     where apps go, it does not move running ones around.
+//  2. Otherwise the eligible workers with room for the job's full amount
+//     are ranked by the app count of their zone, fewer first: the running
+//     apps of all the zone's workers (whatever their runtime or room) plus
+//     the apps this batch placed there; then by load score, lower first;
+//     then by running apps, fewer first; then by id, lower first.
+//
+// The load score is least-loaded's:
+//
+//	score = w_cpu*cpu_percent + w_mem*memory_percent + w_apps*apps_norm
+//	apps_norm = 100 * running_apps / max(1, max running_apps over the batch's workers)
+//
+// So a job goes to the least-populated zone that has room for it (a full
+// zone is skipped for the next one), and, within it, to the least-loaded
+// worker; zones with equal counts compete on their workers' scores. A job
+// that names a zone is restricted to it, and is placed least-loaded within
+// it. Workers without a zone count as one more zone, "" (which no job can
+// name). A worker is eligible for a job when it offers the job's runtime, is
+// in the job's zone (when the job names one) and has room for the job's cpu
+// and memory, or only for the growth when the app already holds a
+// reservation there; the rules are sdk/placement's, the same as
+// least-loaded's. Within a batch the plugin keeps its own view of every
+// worker and zone up to date: the cpu/memory percent and running apps of
+// the chosen worker grow with each placement, and a zone's count grows by
+// one for each app placed there that did not run there.
+//
+// Configuration (all optional; the values shown are the defaults):
+//
+//	plugin "scheduler" "spread" {
+//	  config {
+//	    weights {
+//	      cpu    = 0.4  # weight of the worker's live CPU percent
+//	      memory = 0.4  # weight of the worker's live memory percent
+//	      apps   = 0.2  # weight of its running apps, normalised to 0..100
+//	    }
+//	  }
+//	}
+//
+// Weights must be finite, at least 0, and not all 0. They rank the workers
+// of a zone (and of zones with equal counts); zones are ranked by their app
+// count alone.
+package spread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+)
+
+// Name is the plugin's name: plugin "scheduler" "spread".
+const Name = "spread"
+
+// Version is the plugin's release version.
+const Version = "0.1.0"
+
+// Weights are the factors of the load score that ranks the workers of a
+// zone (least-loaded's): the score of a worker is CPU*cpu_percent +
+// Memory*memory_percent + Apps*apps_norm; lower wins.
+type Weights struct {
+	// CPU weighs the worker's live CPU utilisation, in percent.
+	CPU float64 `json:"cpu"`
+	// Memory weighs the worker's live memory utilisation, in percent.
+	Memory float64 `json:"memory"`
+	// Apps weighs the worker's running apps, normalised to 0..100 against
+	// the busiest worker of the batch.
+	Apps float64 `json:"apps"`
+}
+
+// DefaultWeights are least-loaded's: 0.4 CPU, 0.4 memory, 0.2 apps.
+var DefaultWeights = Weights{CPU: 0.4, Memory: 0.4, Apps: 0.2}
+
+// Validate reports whether w can rank workers: every weight finite and at
+// least 0, and not all of them 0.
+func (w Weights) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"cpu", w.CPU}, {"memory", w.Memory}, {"apps", w.Apps}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("weights.%s must be a finite number", f.name)
+		}
+		if f.v < 0 {
+			return fmt.Errorf("weights.%s must be at least 0, not %g", f.name, f.v)
+		}
+	}
+	if w.CPU == 0 && w.Memory == 0 && w.Apps == 0 {
+		return errors.New("weights: at least one of cpu, memory and apps must be above 0")
+	}
+	return nil
+}
+
+// Config is the plugin's decoded config block.
+type Config struct {
+	// Weights of the score; nil means DefaultWeights.
+	Weights *Weights `json:"weights"`
+}
+
+// Spec returns the schema of the plugin's config block.
+func Spec() *pluginv1.Spec {
+	weight := func(name string, def float64, doc string) *pluginv1.Spec {
+		return hclspec.Default(hclspec.Attr(name, "number", false, doc), hclspec.Literal(fmt.Sprint(def)))
+	}
+	d := DefaultWeights
+	return hclspec.Object(map[string]*pluginv1.Spec{
+		"weights": hclspec.Default(
+			hclspec.Block("weights", false, hclspec.Object(map[string]*pluginv1.Spec{
+				"cpu":    weight("cpu", d.CPU, "Weight of the worker's live CPU percent (≥ 0)."),
+				"memory": weight("memory", d.Memory, "Weight of the worker's live memory percent (≥ 0)."),
+				"apps":   weight("apps", d.Apps, "Weight of the worker's running apps, normalised to 0..100 (≥ 0)."),
+			}), "Weights of the load score that ranks the workers of a zone; lower scores win."),
+			hclspec.Literal(fmt.Sprintf("{cpu = %g, memory = %g, apps = %g}", d.CPU, d.Memory, d.Apps)),
+		),
+	})
+}
+
+// Plugin is the spread scheduler. Create it with New.
+type Plugin struct {
+	sdk.Base
+
+	mu      sync.Mutex // serialises Configure (decoding into cfg)
+	cfg     Config
+	weights atomic.Pointer[Weights]
+}
+
+var _ sdk.Scheduler = (*Plugin)(nil)
+
+// New returns the plugin with the default weights; Configure replaces them.
+func New() *Plugin {
+	p := &Plugin{Base: sdk.Base{
+		Kind:        sdk.KindScheduler,
+		Name:        Name,
+		Version:     Version,
+		Description: "Balances apps across zones, then places each job on the least-loaded eligible worker of the chosen zone.",
+		Spec:        Spec(),
+	}}
+	p.Config = &p.cfg
+	p.Validate = p.validate
+	w := DefaultWeights
+	p.weights.Store(&w)
+	return p
+}
+
+// Configure implements sdk.Plugin. It decodes a fresh config, validates it,
+// and only then swaps the weights in; Place calls in flight keep the weights
+// they started with, and a rejected config leaves the previous one in force.
+func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg = Config{}
+	return p.Base.Configure(ctx, req)
+}
+
+func (p *Plugin) validate() error {
+	w := DefaultWeights
+	if p.cfg.Weights != nil {
+		w = *p.cfg.Weights
+	}
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	p.weights.Store(&w)
+	return nil
+}
+
+// Weights returns the weights in force.
+func (p *Plugin) Weights() Weights { return *p.weights.Load() }
+
+// Place implements sdk.Scheduler: one placement per job, in the jobs' order;
+// a job that fits nowhere gets worker_id 0 and a reason.
+func (p *Plugin) Place(ctx context.Context, req *pluginv1.PlaceRequest) (*pluginv1.PlaceResponse, error) {
+	placements, err := place(ctx, p.Weights(), req.GetJobs(), req.GetWorkers())
+	if err != nil {
+		return nil, err
+	}
+	return &pluginv1.PlaceResponse{Placements: placements}, nil
+}
