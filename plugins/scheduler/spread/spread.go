@@ -55,14 +55,12 @@ package spread
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/placement"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
@@ -72,41 +70,11 @@ const Name = "spread"
 // Version is the plugin's release version.
 const Version = "0.1.0"
 
-// Weights are the factors of the load score that ranks the workers of a
-// zone (least-loaded's): the score of a worker is CPU*cpu_percent +
-// Memory*memory_percent + Apps*apps_norm; lower wins.
-type Weights struct {
-	// CPU weighs the worker's live CPU utilisation, in percent.
-	CPU float64 `json:"cpu"`
-	// Memory weighs the worker's live memory utilisation, in percent.
-	Memory float64 `json:"memory"`
-	// Apps weighs the worker's running apps, normalised to 0..100 against
-	// the busiest worker of the batch.
-	Apps float64 `json:"apps"`
-}
+// Weights are the factors of the load score (sdk/placement.LoadWeights).
+type Weights = placement.LoadWeights
 
-// DefaultWeights are least-loaded's: 0.4 CPU, 0.4 memory, 0.2 apps.
-var DefaultWeights = Weights{CPU: 0.4, Memory: 0.4, Apps: 0.2}
-
-// Validate reports whether w can rank workers: every weight finite and at
-// least 0, and not all of them 0.
-func (w Weights) Validate() error {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"cpu", w.CPU}, {"memory", w.Memory}, {"apps", w.Apps}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return fmt.Errorf("weights.%s must be a finite number", f.name)
-		}
-		if f.v < 0 {
-			return fmt.Errorf("weights.%s must be at least 0, not %g", f.name, f.v)
-		}
-	}
-	if w.CPU == 0 && w.Memory == 0 && w.Apps == 0 {
-		return errors.New("weights: at least one of cpu, memory and apps must be above 0")
-	}
-	return nil
-}
+// DefaultWeights are the seed's: 0.4 CPU, 0.4 memory, 0.2 apps.
+var DefaultWeights = placement.DefaultLoadWeights
 
 // Config is the plugin's decoded config block.
 type Config struct {
@@ -116,19 +84,8 @@ type Config struct {
 
 // Spec returns the schema of the plugin's config block.
 func Spec() *pluginv1.Spec {
-	weight := func(name string, def float64, doc string) *pluginv1.Spec {
-		return hclspec.Default(hclspec.Attr(name, "number", false, doc), hclspec.Literal(fmt.Sprint(def)))
-	}
-	d := DefaultWeights
 	return hclspec.Object(map[string]*pluginv1.Spec{
-		"weights": hclspec.Default(
-			hclspec.Block("weights", false, hclspec.Object(map[string]*pluginv1.Spec{
-				"cpu":    weight("cpu", d.CPU, "Weight of the worker's live CPU percent (≥ 0)."),
-				"memory": weight("memory", d.Memory, "Weight of the worker's live memory percent (≥ 0)."),
-				"apps":   weight("apps", d.Apps, "Weight of the worker's running apps, normalised to 0..100 (≥ 0)."),
-			}), "Weights of the load score that ranks the workers of a zone; lower scores win."),
-			hclspec.Literal(fmt.Sprintf("{cpu = %g, memory = %g, apps = %g}", d.CPU, d.Memory, d.Apps)),
-		),
+		"weights": placement.LoadWeightsSpec("Weights of the load score that ranks the workers of a zone; lower scores win."),
 	})
 }
 

@@ -101,7 +101,7 @@ func TestConfigureJSON(t *testing.T) {
 	}{
 		{name: "no config", json: ``, want: DefaultWeights},
 		{name: "null weights", json: `{"weights":null}`, want: DefaultWeights},
-		{name: "weights", json: `{"weights":{"cpu":1,"memory":2,"apps":3}}`, want: Weights{1, 2, 3}},
+		{name: "weights", json: `{"weights":{"cpu":1,"memory":2,"apps":3}}`, want: Weights{CPU: 1, Memory: 2, Apps: 3}},
 		{name: "unknown field", json: `{"weights":{"cpu":1},"extra":1}`, wantErr: "unknown field"},
 	}
 	for _, tt := range tests {
