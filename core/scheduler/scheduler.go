@@ -45,6 +45,11 @@ const (
 	placeTimeout = 30 * time.Second
 	// retryAfterError is how long the loop waits after a failed pass.
 	retryAfterError = time.Second
+	// statsEvery is how often, at most, a loop working through a backlog
+	// checks that the planner's statistics of jobs are not stale, and
+	// statsMinChanged how many changed rows make them worth refreshing.
+	statsEvery      = 5 * time.Second
+	statsMinChanged = 10_000
 )
 
 // Options configure a Scheduler. Store and Placer are required.
@@ -79,6 +84,8 @@ type Scheduler struct {
 	fresh  time.Duration
 	wake   chan struct{}
 	m      *schedMetrics
+	// statsAt is when the loop last checked the jobs table's statistics.
+	statsAt time.Time
 }
 
 // New checks o and returns a Scheduler; nothing runs before Run.
@@ -147,6 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			wait = min(retryAfterError, s.poll)
 		case res.Claimed == s.batch && len(res.Assigned) > 0:
 			s.Wake() // more may be waiting
+			s.refreshStats(ctx)
 		}
 		if !timer.Stop() {
 			select {
@@ -155,6 +163,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 		timer.Reset(wait)
+	}
+}
+
+// refreshStats keeps the claim query's plan good through a backlog (see
+// store.RefreshJobStats), checking at most every statsEvery.
+func (s *Scheduler) refreshStats(ctx context.Context) {
+	if time.Since(s.statsAt) < statsEvery {
+		return
+	}
+	s.statsAt = time.Now()
+	if did, err := s.st.RefreshJobStats(ctx, statsMinChanged); err != nil {
+		s.log.Warn("cannot refresh the jobs table's statistics", "error", err)
+	} else if did {
+		s.log.Info("refreshed the jobs table's statistics for a backlog of pending jobs")
 	}
 }
 

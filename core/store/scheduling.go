@@ -322,3 +322,30 @@ func planAssignments(loads []WorkerLoad, jobs []ClaimedJob, place []Placement) *
 	slices.Sort(p.lockOrder)
 	return p
 }
+
+// RefreshJobStats runs ANALYZE on jobs when at least minChanged rows
+// changed since its statistics were taken and they are more than half the
+// rows it believes it has, and reports whether it did. A burst of pending
+// jobs into a table analysed while (nearly) empty leaves the planner
+// believing it holds a row or two: the claim query then reads every pending
+// job per batch (measured: ~95 ms per 1,000-job pass at 100,000 pending,
+// instead of ~5 ms) until autovacuum gets to it, up to a minute later. The
+// scheduler calls it while a backlog lasts.
+func (s *Store) RefreshJobStats(ctx context.Context, minChanged int64) (bool, error) {
+	var changed int64
+	var tuples float64
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(st.n_mod_since_analyze, 0), c.reltuples
+		FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
+		WHERE c.oid = 'jobs'::regclass`).Scan(&changed, &tuples)
+	if err != nil {
+		return false, mapErr("job statistics", err)
+	}
+	if changed < minChanged || float64(changed) < max(tuples, 0)/2 {
+		return false, nil
+	}
+	if _, err := s.pool.Exec(ctx, `ANALYZE jobs`); err != nil {
+		return false, mapErr("analyze jobs", err)
+	}
+	return true, nil
+}

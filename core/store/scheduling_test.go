@@ -424,3 +424,38 @@ func TestOppositeMovesDoNotDeadlock(t *testing.T) {
 	}
 	f.assertCapacity(t)
 }
+
+func TestRefreshJobStats(t *testing.T) {
+	f := newFixture(t)
+	exec := func(sql string) {
+		if _, err := f.s.Pool().Exec(f.ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`ANALYZE jobs`)
+	if did, err := f.s.RefreshJobStats(f.ctx, 1000); err != nil || did {
+		t.Fatalf("fresh statistics refreshed: %v %v", did, err)
+	}
+	exec(`INSERT INTO apps (uuid, user_id, name, subdomain)
+		SELECT gen_random_uuid(), (SELECT min(id) FROM users), 'stats-app-' || g, 'stats-app-' || g FROM generate_series(1, 3000) g`)
+	exec(`INSERT INTO jobs (type, app_id, cpu, memory) SELECT 'deploy', id, 1, 1 FROM apps WHERE name LIKE 'stats-app-%'`)
+	// The cumulative statistics are flushed at transaction end, but may lag
+	// a little: wait for them.
+	var did bool
+	for deadline := time.Now().Add(10 * time.Second); !did && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var err error
+		if did, err = f.s.RefreshJobStats(f.ctx, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !did {
+		t.Fatal("3,000 new jobs over an empty, analysed table did not refresh its statistics")
+	}
+	var tuples float64
+	if err := f.s.Pool().QueryRow(f.ctx, `SELECT reltuples FROM pg_class WHERE oid = 'jobs'::regclass`).Scan(&tuples); err != nil || tuples < 2500 {
+		t.Fatalf("reltuples after the refresh = %v, %v", tuples, err)
+	}
+	if did, err := f.s.RefreshJobStats(f.ctx, 1000); err != nil || did {
+		t.Fatalf("refreshed again right after: %v %v", did, err)
+	}
+}
