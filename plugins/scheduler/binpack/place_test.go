@@ -9,69 +9,13 @@ import (
 	"testing"
 	"time"
 
+	pt "github.com/wisehosting/wisehosting/sdk/placement/placementtest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
 const gib = int64(1) << 30
 
 // wk builds a worker offering exec with 4000 mCPU / 8GiB, nothing used.
-func wk(id int64, opts ...func(*pluginv1.PlaceWorker)) *pluginv1.PlaceWorker {
-	w := &pluginv1.PlaceWorker{Id: id, Runtimes: []string{"exec"}, CapacityCpu: 4000, CapacityMemory: 8 * gib}
-	for _, o := range opts {
-		o(w)
-	}
-	return w
-}
-
-func used(cpu, mem int64) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.UsedCpu, w.UsedMemory = cpu, mem }
-}
-
-func capacity(cpu, mem int64) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.CapacityCpu, w.CapacityMemory = cpu, mem }
-}
-
-func load(cpu, mem float64, apps int64) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.CpuPercent, w.MemoryPercent, w.RunningApps = cpu, mem, apps }
-}
-
-func zone(z string) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.Zone = z }
-}
-
-func runtimes(rs ...string) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.Runtimes = rs }
-}
-
-// jb builds an exec job for app 100+id asking 1000 mCPU / 1GiB.
-func jb(id int64, opts ...func(*pluginv1.PlaceJob)) *pluginv1.PlaceJob {
-	j := &pluginv1.PlaceJob{Id: id, AppId: 100 + id, Type: "deploy", Runtime: "exec", Cpu: 1000, Memory: gib}
-	for _, o := range opts {
-		o(j)
-	}
-	return j
-}
-
-func size(cpu, mem int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) { j.Cpu, j.Memory = cpu, mem }
-}
-
-func app(id int64) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.AppId = id } }
-
-func inZone(z string) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.Zone = z } }
-
-func runtime(r string) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.Runtime = r } }
-
-func current(w int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) { j.CurrentWorkerId = w }
-}
-
-func reserved(w, cpu, mem int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) {
-		j.Reserved = append(j.Reserved, &pluginv1.Reservation{WorkerId: w, Cpu: cpu, Memory: mem})
-	}
-}
-
 type want struct {
 	worker int64
 	reason string
@@ -88,31 +32,31 @@ func TestPlace(t *testing.T) {
 		{
 			// Left after placement: w1 0.75+0.875, w2 0.25+0.375, w3 0+0.125.
 			name:    "the fullest worker that fits wins",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2, used(2000, 4*gib)), wk(3, used(3000, 6*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2, pt.Used(2000, 4*gib)), pt.Worker(3, pt.Used(3000, 6*gib))},
 			want:    []want{{worker: 3}},
 		},
 		{
 			name:    "live load and app counts do not matter",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, load(1, 1, 0)), wk(2, used(1000, gib), load(99, 99, 40))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(1, 1, 0)), pt.Worker(2, pt.Used(1000, gib), pt.Load(99, 99, 40))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name: "the fullest that still fits: too full is skipped",
-			jobs: []*pluginv1.PlaceJob{jb(1, size(2000, 2*gib))},
+			jobs: []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, 2*gib))},
 			workers: []*pluginv1.PlaceWorker{
-				wk(1),
-				wk(2, used(2500, 2*gib)), // 1500 mCPU free
-				wk(3, used(0, 7*gib)),    // 1GiB free
-				wk(4, used(1000, 3*gib)),
+				pt.Worker(1),
+				pt.Worker(2, pt.Used(2500, 2*gib)), // 1500 mCPU free
+				pt.Worker(3, pt.Used(0, 7*gib)),    // 1GiB free
+				pt.Worker(4, pt.Used(1000, 3*gib)),
 			},
 			want: []want{{worker: 4}},
 		},
 		{
 			name:    "a batch fills a worker before it starts on an empty one",
-			jobs:    []*pluginv1.PlaceJob{jb(1), jb(2), jb(3), jb(4)},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2, used(1000, 2*gib)), wk(3)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2), pt.Job(3), pt.Job(4)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2, pt.Used(1000, 2*gib)), pt.Worker(3)},
 			// w2 takes three jobs (4000 mCPU used, full); the fourth opens
 			// the lower id of the two empty ones, and w3 stays empty.
 			want: []want{{worker: 2}, {worker: 2}, {worker: 2}, {worker: 1}},
@@ -122,10 +66,10 @@ func TestPlace(t *testing.T) {
 			// of the two fractions would rank them alike (0.6), and the
 			// tie would go to w2, the lower id.
 			name: "the two fractions are summed, not maxed",
-			jobs: []*pluginv1.PlaceJob{jb(1, size(1000, 0))},
+			jobs: []*pluginv1.PlaceJob{pt.Job(1, pt.Size(1000, 0))},
 			workers: []*pluginv1.PlaceWorker{
-				wk(2, used(1200, gib*16/5)), // 2800 mCPU free: 0.45 left
-				wk(5, used(3000, gib*16/5)), // 1000 mCPU free: 0 left
+				pt.Worker(2, pt.Used(1200, gib*16/5)), // 2800 mCPU free: 0.45 left
+				pt.Worker(5, pt.Used(3000, gib*16/5)), // 1000 mCPU free: 0 left
 			},
 			want: []want{{worker: 5}},
 		},
@@ -133,20 +77,20 @@ func TestPlace(t *testing.T) {
 			// Left after placement: small 0/2000 + 1/4 = 0.25, big
 			// 3000/16000 + 7/32 ≈ 0.41: fractions, not amounts.
 			name:    "room is measured in fractions of the worker's capacity",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, capacity(16000, 32*gib), used(12000, 24*gib)), wk(2, capacity(2000, 4*gib), used(1000, 2*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Capacity(16000, 32*gib), pt.Used(12000, 24*gib)), pt.Worker(2, pt.Capacity(2000, 4*gib), pt.Used(1000, 2*gib))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "a perfect fit wins",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(4000, 8*gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, capacity(8000, 16*gib)), wk(2)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(4000, 8*gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Capacity(8000, 16*gib)), pt.Worker(2)},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "ties go to the lower id",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(9, used(1000, gib)), wk(4, used(1000, gib)), wk(7, used(1000, gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(9, pt.Used(1000, gib)), pt.Worker(4, pt.Used(1000, gib)), pt.Worker(7, pt.Used(1000, gib))},
 			want:    []want{{worker: 4}},
 		},
 		{
@@ -154,50 +98,50 @@ func TestPlace(t *testing.T) {
 			// w1 has far more CPU left.
 			name:    "custom weights: memory only",
 			weights: &Weights{Memory: 1},
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(0, 6*gib)), wk(2, used(3000, 2*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(0, 6*gib)), pt.Worker(2, pt.Used(3000, 2*gib))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "custom weights: the same batch with the defaults",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(0, 6*gib)), wk(2, used(3000, 2*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(0, 6*gib)), pt.Worker(2, pt.Used(3000, 2*gib))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "runtime must be offered",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(3000, 7*gib)), wk(2, runtimes("exec", "podman"))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(3000, 7*gib)), pt.Worker(2, pt.Runtimes("exec", "podman"))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "zone must match when set",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-2")), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1"), used(3000, 7*gib)), wk(2, zone("eu-2")), wk(3)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-2")), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1"), pt.Used(3000, 7*gib)), pt.Worker(2, pt.Zone("eu-2")), pt.Worker(3)},
 			want:    []want{{worker: 2}, {worker: 1}},
 		},
 		{
 			name:    "a job without a zone may go to a worker without one",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1")), wk(2, used(2000, 2*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1")), pt.Worker(2, pt.Used(2000, 2*gib))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "an exact fit fits",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(4000, 8*gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(4000, 8*gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "a full worker takes an app already reserved there",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(1, 1000, gib), current(1))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(4000, 8*gib)), wk(2, used(3000, 6*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(1, 1000, gib), pt.Current(1))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(4000, 8*gib)), pt.Worker(2, pt.Used(3000, 6*gib))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "a reservation covers only what it holds: growth must fit",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(2000, gib), reserved(1, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(3100, 0)), wk(2)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, gib), pt.Reserved(1, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(3100, 0)), pt.Worker(2)},
 			want:    []want{{worker: 2}},
 		},
 		{
@@ -205,16 +149,16 @@ func TestPlace(t *testing.T) {
 			// full 2000 mCPU / 1GiB: 0.25 + 0.875. (The full amount would
 			// not fit on w1.)
 			name:    "growth that fits is scored for the growth",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(2000, gib), reserved(1, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(3000, 4*gib)), wk(2, used(1000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, gib), pt.Reserved(1, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(3000, 4*gib)), pt.Worker(2, pt.Used(1000, 0))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			// Staying costs nothing but leaves w1 half empty (1.0 left);
 			// on w2 the job leaves 0.05 + 0.175: binpack moves it.
 			name:    "an app is not kept where it is reserved when a fuller worker fits it",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(1, 1000, gib), current(1))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(2000, 4*gib)), wk(2, used(2800, gib*28/5))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(1, 1000, gib), pt.Current(1))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(2000, 4*gib)), pt.Worker(2, pt.Used(2800, gib*28/5))},
 			want:    []want{{worker: 2}},
 		},
 		{
@@ -222,102 +166,102 @@ func TestPlace(t *testing.T) {
 			// full amount charged there, w1 would seem to be left with
 			// 0.25 + 0.375 and beat w2 (0.5 + 0.375), which it does not.
 			name:    "a worker where the app holds capacity is scored for what the job really takes there",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(1, 1000, gib), current(1))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(2000, 4*gib)), wk(2, used(1000, 4*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(1, 1000, gib), pt.Current(1))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(2000, 4*gib)), pt.Worker(2, pt.Used(1000, 4*gib))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "a reservation elsewhere does not help",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(2, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(4000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(2, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(4000, 0))},
 			want:    []want{{reason: "no worker has 1000 mCPU / 1GiB free"}},
 		},
 		{
 			name:    "a reservation on a worker of the wrong zone does not count",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"), reserved(2, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1"), used(4000, 0)), wk(2, zone("us-1"), used(4000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"), pt.Reserved(2, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1"), pt.Used(4000, 0)), pt.Worker(2, pt.Zone("us-1"), pt.Used(4000, 0))},
 			want:    []want{{reason: "no worker in zone eu-1 has 1000 mCPU / 1GiB free"}},
 		},
 		{
 			name:    "a batch fills workers up to capacity",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(3000, gib)), jb(2, size(3000, gib)), jb(3, size(3000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2, used(500, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(3000, gib)), pt.Job(2, pt.Size(3000, gib)), pt.Job(3, pt.Size(3000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2, pt.Used(500, 0))},
 			want:    []want{{worker: 2}, {worker: 1}, {reason: "no worker has 3000 mCPU / 1GiB free"}},
 		},
 		{
 			name: "a second job of the same app reuses the first one's capacity",
 			jobs: []*pluginv1.PlaceJob{
-				jb(1, app(7), size(3000, gib)),
-				jb(2, app(7), size(3000, gib)),
+				pt.Job(1, pt.App(7), pt.Size(3000, gib)),
+				pt.Job(2, pt.App(7), pt.Size(3000, gib)),
 			},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{worker: 1}, {worker: 1}},
 		},
 		{
 			name:    "a worker without CPU capacity takes jobs without CPU",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(0, gib)), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(1, capacity(0, 8*gib), used(0, 6*gib)), wk(2, used(0, 6*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(0, gib)), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Capacity(0, 8*gib), pt.Used(0, 6*gib)), pt.Worker(2, pt.Used(0, 6*gib))},
 			want:    []want{{worker: 1}, {worker: 2}},
 		},
 		{
 			name:    "no worker offers the runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "no worker offers runtime podman"}},
 		},
 		{
 			name:    "no worker in the zone",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("us-1"))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("us-1"))},
 			want:    []want{{reason: "no worker in zone eu-1"}},
 		},
 		{
 			name:    "no worker in the zone offers the runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"), runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1")), wk(2, runtimes("podman"))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"), pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1")), pt.Worker(2, pt.Runtimes("podman"))},
 			want:    []want{{reason: "no worker in zone eu-1 offers runtime podman"}},
 		},
 		{
 			name:    "no room anywhere",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(4000, 8*gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(1, 0)), wk(2, used(0, 1))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(4000, 8*gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(1, 0)), pt.Worker(2, pt.Used(0, 1))},
 			want:    []want{{reason: "no worker has 4000 mCPU / 8GiB free"}},
 		},
 		{
 			name:    "no workers at all",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
 			workers: nil,
 			want:    []want{{reason: "no worker offers runtime exec"}},
 		},
 		{
 			name:    "a job without runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime(""))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime(""))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "the job names no runtime"}},
 		},
 		{
 			name:    "a negative job",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(-1, 0)), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(-1, 0)), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "the job asks for a negative amount of cpu or memory"}, {worker: 1}},
 		},
 		{
 			name:    "an over-committed worker takes nothing",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(0, 0))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(5000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(0, 0))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(5000, 0))},
 			want:    []want{{reason: "no worker has 0 mCPU / 0B free"}},
 		},
 		{
 			name:    "worker id 0 and duplicate ids are ignored",
-			jobs:    []*pluginv1.PlaceJob{jb(1), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(0, used(3000, 7*gib)), wk(3), wk(3, used(3000, 7*gib)), wk(5, used(2000, 2*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(0, pt.Used(3000, 7*gib)), pt.Worker(3), pt.Worker(3, pt.Used(3000, 7*gib)), pt.Worker(5, pt.Used(2000, 2*gib))},
 			// The first w3 (empty) counts, not the nearly full repeat, so
 			// w5 is the fullest.
 			want: []want{{worker: 5}, {worker: 5}},
 		},
 		{
 			name:    "no jobs",
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 		},
 	}
 	for _, tt := range tests {
@@ -352,8 +296,8 @@ func TestPlace(t *testing.T) {
 
 func TestPlaceDoesNotModifyTheRequest(t *testing.T) {
 	req := &pluginv1.PlaceRequest{
-		Jobs:    []*pluginv1.PlaceJob{jb(1), jb(2, reserved(1, 500, gib))},
-		Workers: []*pluginv1.PlaceWorker{wk(1, used(1000, gib)), wk(2)},
+		Jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2, pt.Reserved(1, 500, gib))},
+		Workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(1000, gib)), pt.Worker(2)},
 	}
 	before := fmt.Sprint(req.GetJobs(), req.GetWorkers())
 	if _, err := New().Place(context.Background(), req); err != nil {
@@ -367,7 +311,7 @@ func TestPlaceDoesNotModifyTheRequest(t *testing.T) {
 func TestPlaceCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := New().Place(ctx, &pluginv1.PlaceRequest{Jobs: []*pluginv1.PlaceJob{jb(1)}}); err == nil {
+	if _, err := New().Place(ctx, &pluginv1.PlaceRequest{Jobs: []*pluginv1.PlaceJob{pt.Job(1)}}); err == nil {
 		t.Fatal("no error from a cancelled context")
 	}
 }
@@ -549,63 +493,6 @@ func randomBatch(r *rand.Rand, nJobs, nWorkers int, jitter bool) ([]*pluginv1.Pl
 	return jobs, workers
 }
 
-// checkValid replays placements and fails when one breaks a rule: the
-// worker must exist, offer the runtime, be in the zone and have room.
-func checkValid(t *testing.T, jobs []*pluginv1.PlaceJob, workers []*pluginv1.PlaceWorker, got []*pluginv1.Placement) {
-	t.Helper()
-	if len(got) != len(jobs) {
-		t.Fatalf("%d placements for %d jobs", len(got), len(jobs))
-	}
-	type room struct{ cpu, mem int64 }
-	free := map[int64]*room{}
-	byID := map[int64]*pluginv1.PlaceWorker{}
-	for _, w := range workers {
-		if _, dup := byID[w.GetId()]; !dup && w.GetId() != 0 {
-			byID[w.GetId()] = w
-			free[w.GetId()] = &room{w.GetCapacityCpu() - w.GetUsedCpu(), w.GetCapacityMemory() - w.GetUsedMemory()}
-		}
-	}
-	held := map[[2]int64]room{} // (app, worker) → reserved
-	for _, j := range jobs {
-		for _, r := range j.GetReserved() {
-			k := [2]int64{j.GetAppId(), r.GetWorkerId()}
-			h := held[k]
-			held[k] = room{h.cpu + max(0, r.GetCpu()), h.mem + max(0, r.GetMemory())}
-		}
-	}
-	for i, pl := range got {
-		j := jobs[i]
-		if pl.GetJobId() != j.GetId() {
-			t.Fatalf("placement %d is for job %d, want %d", i, pl.GetJobId(), j.GetId())
-		}
-		if pl.GetWorkerId() == 0 {
-			if pl.GetReason() == "" {
-				t.Errorf("job %d: unplaced without a reason", j.GetId())
-			}
-			continue
-		}
-		w := byID[pl.GetWorkerId()]
-		switch {
-		case w == nil:
-			t.Fatalf("job %d: unknown worker %d", j.GetId(), pl.GetWorkerId())
-		case !slices.Contains(w.GetRuntimes(), j.GetRuntime()):
-			t.Fatalf("job %d (%s) on worker %d without that runtime", j.GetId(), j.GetRuntime(), w.GetId())
-		case j.GetZone() != "" && w.GetZone() != j.GetZone():
-			t.Fatalf("job %d (zone %s) on worker %d in zone %q", j.GetId(), j.GetZone(), w.GetId(), w.GetZone())
-		}
-		k := [2]int64{j.GetAppId(), w.GetId()}
-		h := held[k]
-		c, m := max(0, j.GetCpu()-h.cpu), max(0, j.GetMemory()-h.mem)
-		f := free[w.GetId()]
-		if f.cpu < c || f.mem < m {
-			t.Fatalf("job %d needs %d/%d on worker %d which has %d/%d free", j.GetId(), c, m, w.GetId(), f.cpu, f.mem)
-		}
-		f.cpu -= c
-		f.mem -= m
-		held[k] = room{max(h.cpu, j.GetCpu()), max(h.mem, j.GetMemory())}
-	}
-}
-
 func TestPlaceMatchesReference(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -618,7 +505,7 @@ func TestPlaceMatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkValid(t, jobs, workers, got)
+		pt.CheckValid(t, jobs, workers, got)
 		want := referencePlace(wt, jobs, workers)
 		for i := range jobs {
 			if got[i].GetWorkerId() != want[i] {
@@ -748,7 +635,7 @@ func TestPlace1000x1000(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkValid(t, jobs, workers, got)
+			pt.CheckValid(t, jobs, workers, got)
 			refStart := time.Now()
 			want := referencePlace(DefaultWeights, jobs, workers)
 			refTook := time.Since(refStart)

@@ -8,65 +8,13 @@ import (
 	"testing"
 	"time"
 
+	pt "github.com/wisehosting/wisehosting/sdk/placement/placementtest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
 const gib = int64(1) << 30
 
 // wk builds a worker offering exec with 4000 mCPU / 8GiB, nothing used.
-func wk(id int64, opts ...func(*pluginv1.PlaceWorker)) *pluginv1.PlaceWorker {
-	w := &pluginv1.PlaceWorker{Id: id, Runtimes: []string{"exec"}, CapacityCpu: 4000, CapacityMemory: 8 * gib}
-	for _, o := range opts {
-		o(w)
-	}
-	return w
-}
-
-func load(cpu, mem float64, apps int64) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.CpuPercent, w.MemoryPercent, w.RunningApps = cpu, mem, apps }
-}
-
-func used(cpu, mem int64) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.UsedCpu, w.UsedMemory = cpu, mem }
-}
-
-func zone(z string) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.Zone = z }
-}
-
-func runtimes(rs ...string) func(*pluginv1.PlaceWorker) {
-	return func(w *pluginv1.PlaceWorker) { w.Runtimes = rs }
-}
-
-// jb builds an exec job for app 100+id asking 1000 mCPU / 1GiB.
-func jb(id int64, opts ...func(*pluginv1.PlaceJob)) *pluginv1.PlaceJob {
-	j := &pluginv1.PlaceJob{Id: id, AppId: 100 + id, Type: "deploy", Runtime: "exec", Cpu: 1000, Memory: gib}
-	for _, o := range opts {
-		o(j)
-	}
-	return j
-}
-
-func size(cpu, mem int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) { j.Cpu, j.Memory = cpu, mem }
-}
-
-func app(id int64) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.AppId = id } }
-
-func inZone(z string) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.Zone = z } }
-
-func runtime(r string) func(*pluginv1.PlaceJob) { return func(j *pluginv1.PlaceJob) { j.Runtime = r } }
-
-func current(w int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) { j.CurrentWorkerId = w }
-}
-
-func reserved(w, cpu, mem int64) func(*pluginv1.PlaceJob) {
-	return func(j *pluginv1.PlaceJob) {
-		j.Reserved = append(j.Reserved, &pluginv1.Reservation{WorkerId: w, Cpu: cpu, Memory: mem})
-	}
-}
-
 type want struct {
 	worker int64
 	reason string
@@ -82,175 +30,175 @@ func TestPlace(t *testing.T) {
 	}{
 		{
 			name:    "lowest score wins",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, load(50, 50, 0)), wk(2, load(10, 10, 0)), wk(3, load(10, 30, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(50, 50, 0)), pt.Worker(2, pt.Load(10, 10, 0)), pt.Worker(3, pt.Load(10, 30, 0))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			// maxApps = 10: w1 = 0.2*100 = 20, w2 = 0.4*20 = 8.
 			name:    "app count is normalised against the busiest worker",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, load(0, 0, 10)), wk(2, load(20, 0, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(0, 0, 10)), pt.Worker(2, pt.Load(20, 0, 0))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			// w1 = 0.4*10 + 0.2*100*2/2 = 24, w2 = 0.4*35 = 14 +  0.2*50 = 24: tie, fewer apps wins.
 			name:    "ties go to fewer running apps",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, load(10, 0, 2)), wk(2, load(35, 0, 1))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(10, 0, 2)), pt.Worker(2, pt.Load(35, 0, 1))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "then to the lower id",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(9, load(5, 5, 1)), wk(4, load(5, 5, 1)), wk(7, load(5, 5, 1))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(9, pt.Load(5, 5, 1)), pt.Worker(4, pt.Load(5, 5, 1)), pt.Worker(7, pt.Load(5, 5, 1))},
 			want:    []want{{worker: 4}},
 		},
 		{
 			name:    "custom weights: cpu only",
 			weights: &Weights{CPU: 1},
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
-			workers: []*pluginv1.PlaceWorker{wk(1, load(10, 90, 9)), wk(2, load(20, 0, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(10, 90, 9)), pt.Worker(2, pt.Load(20, 0, 0))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "runtime must be offered",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2, runtimes("exec", "podman"), load(90, 90, 3))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2, pt.Runtimes("exec", "podman"), pt.Load(90, 90, 3))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "zone must match when set",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-2")), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1"), load(60, 60, 0)), wk(2, zone("eu-2"), load(50, 50, 0)), wk(3, load(1, 1, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-2")), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1"), pt.Load(60, 60, 0)), pt.Worker(2, pt.Zone("eu-2"), pt.Load(50, 50, 0)), pt.Worker(3, pt.Load(1, 1, 0))},
 			want:    []want{{worker: 2}, {worker: 3}},
 		},
 		{
 			name: "room for the full amount",
-			jobs: []*pluginv1.PlaceJob{jb(1, size(2000, 2*gib))},
+			jobs: []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, 2*gib))},
 			workers: []*pluginv1.PlaceWorker{
-				wk(1, used(2500, 0)),                 // 1500 mCPU free
-				wk(2, used(0, 7*gib), load(0, 0, 0)), // 1GiB free
-				wk(3, used(2000, 6*gib), load(80, 80, 5)),
+				pt.Worker(1, pt.Used(2500, 0)),                    // 1500 mCPU free
+				pt.Worker(2, pt.Used(0, 7*gib), pt.Load(0, 0, 0)), // 1GiB free
+				pt.Worker(3, pt.Used(2000, 6*gib), pt.Load(80, 80, 5)),
 			},
 			want: []want{{worker: 3}},
 		},
 		{
 			name:    "an exact fit fits",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(4000, 8*gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(4000, 8*gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "a full worker takes an app already reserved there",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(1, 1000, gib), current(1))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(4000, 8*gib), load(90, 90, 4)), wk(2, used(4000, 8*gib))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(1, 1000, gib), pt.Current(1))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(4000, 8*gib), pt.Load(90, 90, 4)), pt.Worker(2, pt.Used(4000, 8*gib))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "a reservation covers only what it holds: growth must fit",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(2000, gib), reserved(1, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(3100, 0)), wk(2, used(2000, 0), load(99, 99, 9))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, gib), pt.Reserved(1, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(3100, 0)), pt.Worker(2, pt.Used(2000, 0), pt.Load(99, 99, 9))},
 			want:    []want{{worker: 2}},
 		},
 		{
 			name:    "growth that fits",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(2000, gib), reserved(1, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(3000, 0), load(50, 50, 1)), wk(2, used(4000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(2000, gib), pt.Reserved(1, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(3000, 0), pt.Load(50, 50, 1)), pt.Worker(2, pt.Used(4000, 0))},
 			want:    []want{{worker: 1}},
 		},
 		{
 			name:    "a reservation elsewhere does not help",
-			jobs:    []*pluginv1.PlaceJob{jb(1, reserved(2, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(4000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Reserved(2, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(4000, 0))},
 			want:    []want{{reason: "no worker has 1000 mCPU / 1GiB free"}},
 		},
 		{
 			name:    "a reservation on a worker of the wrong zone does not count",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"), reserved(2, 1000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1"), used(4000, 0)), wk(2, zone("us-1"), used(4000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"), pt.Reserved(2, 1000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1"), pt.Used(4000, 0)), pt.Worker(2, pt.Zone("us-1"), pt.Used(4000, 0))},
 			want:    []want{{reason: "no worker in zone eu-1 has 1000 mCPU / 1GiB free"}},
 		},
 		{
 			name:    "a batch spreads over equal workers",
-			jobs:    []*pluginv1.PlaceJob{jb(1), jb(2), jb(3), jb(4)},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2), wk(3)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2), pt.Job(3), pt.Job(4)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2), pt.Worker(3)},
 			// After each placement the chosen worker's cpu/mem percent
 			// grows by 25/12.5 and it runs one more app.
 			want: []want{{worker: 1}, {worker: 2}, {worker: 3}, {worker: 1}},
 		},
 		{
 			name:    "a batch fills workers up to capacity",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(3000, gib)), jb(2, size(3000, gib)), jb(3, size(3000, gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1), wk(2, load(50, 50, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(3000, gib)), pt.Job(2, pt.Size(3000, gib)), pt.Job(3, pt.Size(3000, gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1), pt.Worker(2, pt.Load(50, 50, 0))},
 			want:    []want{{worker: 1}, {worker: 2}, {reason: "no worker has 3000 mCPU / 1GiB free"}},
 		},
 		{
 			name: "a second job of the same app reuses the first one's capacity",
 			jobs: []*pluginv1.PlaceJob{
-				jb(1, app(7), size(3000, gib)),
-				jb(2, app(7), size(3000, gib)),
+				pt.Job(1, pt.App(7), pt.Size(3000, gib)),
+				pt.Job(2, pt.App(7), pt.Size(3000, gib)),
 			},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{worker: 1}, {worker: 1}},
 		},
 		{
 			name:    "no worker offers the runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "no worker offers runtime podman"}},
 		},
 		{
 			name:    "no worker in the zone",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("us-1"))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("us-1"))},
 			want:    []want{{reason: "no worker in zone eu-1"}},
 		},
 		{
 			name:    "no worker in the zone offers the runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, inZone("eu-1"), runtime("podman"))},
-			workers: []*pluginv1.PlaceWorker{wk(1, zone("eu-1")), wk(2, runtimes("podman"))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.InZone("eu-1"), pt.Runtime("podman"))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Zone("eu-1")), pt.Worker(2, pt.Runtimes("podman"))},
 			want:    []want{{reason: "no worker in zone eu-1 offers runtime podman"}},
 		},
 		{
 			name:    "no room anywhere",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(4000, 8*gib))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(1, 0)), wk(2, used(0, 1))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(4000, 8*gib))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(1, 0)), pt.Worker(2, pt.Used(0, 1))},
 			want:    []want{{reason: "no worker has 4000 mCPU / 8GiB free"}},
 		},
 		{
 			name:    "no workers at all",
-			jobs:    []*pluginv1.PlaceJob{jb(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1)},
 			workers: nil,
 			want:    []want{{reason: "no worker offers runtime exec"}},
 		},
 		{
 			name:    "a job without runtime",
-			jobs:    []*pluginv1.PlaceJob{jb(1, runtime(""))},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Runtime(""))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "the job names no runtime"}},
 		},
 		{
 			name:    "a negative job",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(-1, 0)), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(-1, 0)), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 			want:    []want{{reason: "the job asks for a negative amount of cpu or memory"}, {worker: 1}},
 		},
 		{
 			name:    "an over-committed worker takes nothing",
-			jobs:    []*pluginv1.PlaceJob{jb(1, size(0, 0))},
-			workers: []*pluginv1.PlaceWorker{wk(1, used(5000, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1, pt.Size(0, 0))},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Used(5000, 0))},
 			want:    []want{{reason: "no worker has 0 mCPU / 0B free"}},
 		},
 		{
 			name:    "worker id 0 and duplicate ids are ignored",
-			jobs:    []*pluginv1.PlaceJob{jb(1), jb(2)},
-			workers: []*pluginv1.PlaceWorker{wk(0), wk(3, load(50, 50, 1)), wk(3, load(0, 0, 0))},
+			jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(0), pt.Worker(3, pt.Load(50, 50, 1)), pt.Worker(3, pt.Load(0, 0, 0))},
 			want:    []want{{worker: 3}, {worker: 3}},
 		},
 		{
 			name:    "no jobs",
-			workers: []*pluginv1.PlaceWorker{wk(1)},
+			workers: []*pluginv1.PlaceWorker{pt.Worker(1)},
 		},
 	}
 	for _, tt := range tests {
@@ -285,8 +233,8 @@ func TestPlace(t *testing.T) {
 
 func TestPlaceDoesNotModifyTheRequest(t *testing.T) {
 	req := &pluginv1.PlaceRequest{
-		Jobs:    []*pluginv1.PlaceJob{jb(1), jb(2, reserved(1, 500, gib))},
-		Workers: []*pluginv1.PlaceWorker{wk(1, load(10, 10, 1)), wk(2)},
+		Jobs:    []*pluginv1.PlaceJob{pt.Job(1), pt.Job(2, pt.Reserved(1, 500, gib))},
+		Workers: []*pluginv1.PlaceWorker{pt.Worker(1, pt.Load(10, 10, 1)), pt.Worker(2)},
 	}
 	before := fmt.Sprint(req.GetJobs(), req.GetWorkers())
 	if _, err := New().Place(context.Background(), req); err != nil {
@@ -300,7 +248,7 @@ func TestPlaceDoesNotModifyTheRequest(t *testing.T) {
 func TestPlaceCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := New().Place(ctx, &pluginv1.PlaceRequest{Jobs: []*pluginv1.PlaceJob{jb(1)}}); err == nil {
+	if _, err := New().Place(ctx, &pluginv1.PlaceRequest{Jobs: []*pluginv1.PlaceJob{pt.Job(1)}}); err == nil {
 		t.Fatal("no error from a cancelled context")
 	}
 }
@@ -459,60 +407,6 @@ func randomBatch(r *rand.Rand, nJobs, nWorkers int) ([]*pluginv1.PlaceJob, []*pl
 	return jobs, workers
 }
 
-// checkValid replays placements and fails when one breaks a rule: the
-// worker must exist, offer the runtime, be in the zone and have room.
-func checkValid(t *testing.T, jobs []*pluginv1.PlaceJob, workers []*pluginv1.PlaceWorker, got []*pluginv1.Placement) {
-	t.Helper()
-	type room struct{ cpu, mem int64 }
-	free := map[int64]*room{}
-	byID := map[int64]*pluginv1.PlaceWorker{}
-	for _, w := range workers {
-		if _, dup := byID[w.GetId()]; !dup {
-			byID[w.GetId()] = w
-			free[w.GetId()] = &room{w.GetCapacityCpu() - w.GetUsedCpu(), w.GetCapacityMemory() - w.GetUsedMemory()}
-		}
-	}
-	held := map[[2]int64]room{} // (app, worker) → reserved
-	for _, j := range jobs {
-		for _, r := range j.GetReserved() {
-			k := [2]int64{j.GetAppId(), r.GetWorkerId()}
-			h := held[k]
-			held[k] = room{h.cpu + r.GetCpu(), h.mem + r.GetMemory()}
-		}
-	}
-	for i, pl := range got {
-		j := jobs[i]
-		if pl.GetJobId() != j.GetId() {
-			t.Fatalf("placement %d is for job %d, want %d", i, pl.GetJobId(), j.GetId())
-		}
-		if pl.GetWorkerId() == 0 {
-			if pl.GetReason() == "" {
-				t.Errorf("job %d: unplaced without a reason", j.GetId())
-			}
-			continue
-		}
-		w := byID[pl.GetWorkerId()]
-		switch {
-		case w == nil:
-			t.Fatalf("job %d: unknown worker %d", j.GetId(), pl.GetWorkerId())
-		case !slices.Contains(w.GetRuntimes(), j.GetRuntime()):
-			t.Fatalf("job %d (%s) on worker %d without that runtime", j.GetId(), j.GetRuntime(), w.GetId())
-		case j.GetZone() != "" && w.GetZone() != j.GetZone():
-			t.Fatalf("job %d (zone %s) on worker %d in zone %q", j.GetId(), j.GetZone(), w.GetId(), w.GetZone())
-		}
-		k := [2]int64{j.GetAppId(), w.GetId()}
-		h := held[k]
-		c, m := max(0, j.GetCpu()-h.cpu), max(0, j.GetMemory()-h.mem)
-		f := free[w.GetId()]
-		if f.cpu < c || f.mem < m {
-			t.Fatalf("job %d needs %d/%d on worker %d which has %d/%d free", j.GetId(), c, m, w.GetId(), f.cpu, f.mem)
-		}
-		f.cpu -= c
-		f.mem -= m
-		held[k] = room{max(h.cpu, j.GetCpu()), max(h.mem, j.GetMemory())}
-	}
-}
-
 func TestPlaceMatchesReference(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -525,7 +419,7 @@ func TestPlaceMatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkValid(t, jobs, workers, got)
+		pt.CheckValid(t, jobs, workers, got)
 		want := referencePlace(wt, jobs, workers)
 		for i := range jobs {
 			if got[i].GetWorkerId() != want[i] {
@@ -579,7 +473,7 @@ func TestPlace1000x1000(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkValid(t, jobs, workers, got)
+	pt.CheckValid(t, jobs, workers, got)
 	refStart := time.Now()
 	want := referencePlace(DefaultWeights, jobs, workers)
 	refTook := time.Since(refStart)
