@@ -274,15 +274,6 @@ func (s *Store) deploy(ctx context.Context, tx pgx.Tx, app *App, jobType string,
 	return &Deployed{App: app, Deployment: d, Job: j}, nil
 }
 
-// FindJobForWorker returns a job assigned to (or run by) the worker.
-func (s *Store) FindJobForWorker(ctx context.Context, jobID, workerID int64) (*Job, error) {
-	j, err := s.scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND worker_id = $2`, jobID, workerID))
-	if err != nil {
-		return nil, mapErr("find job for worker", err)
-	}
-	return j, nil
-}
-
 // AssignedJobs returns those of the given jobs that are still assigned
 // to the worker a placement named, with one query for the batch: what a
 // core pushes after a scheduling pass. Jobs already started, finished or

@@ -116,7 +116,7 @@ func TestPinnedDeploySucceeds(t *testing.T) {
 	if err := f.s.UpdateJobStatus(f.ctx, d.Job.ID, f.worker.ID, store.JobProcessing, "building", 30); err != nil {
 		t.Fatal(err)
 	}
-	j, _ := f.s.FindJobForWorker(f.ctx, d.Job.ID, f.worker.ID)
+	j, _ := f.s.FindJob(f.ctx, d.Job.ID)
 	dep, _ := f.s.FindDeployment(f.ctx, d.Deployment.ID)
 	if j.Status != store.JobProcessing || j.StartedAt == nil || j.Progress != 30 || dep.Status != store.DeploymentBuilding || dep.StartedAt == nil {
 		t.Fatalf("after processing: job %+v deployment %+v", j, dep)
