@@ -187,6 +187,36 @@ func TestConstraints(t *testing.T) {
 			_, err := f.s.Pool().Exec(f.ctx, `INSERT INTO event_outbox (type) VALUES ('Not An Event')`)
 			return mapped(err)
 		}, store.ErrInvalid},
+		// Pattern rules are domains (migration 004): checked whenever the
+		// column is written, by insert or update.
+		{"worker renamed to a bad name", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `UPDATE workers SET name = '-bad name' WHERE id = $1`, f.worker.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"worker moved to a bad zone", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `UPDATE workers SET zone = 'Zone_1' WHERE id = $1`, f.worker.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"worker key hash not hex", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `UPDATE workers SET api_key_hash = repeat('g', 64) WHERE id = $1`, f.worker.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"subdomain updated to a bad label", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `UPDATE apps SET subdomain = 'bad-' WHERE id = $1`, f.app.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"bad plan name", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `UPDATE users SET plan = 'Gold Plan' WHERE id = $1`, f.user.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"webhook URL without a scheme", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `INSERT INTO webhooks (user_id, url, secret) VALUES ($1, 'example.com/hook', 'v1:x')`, f.user.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
+		{"session token hash not hex", func() error {
+			_, err := f.s.Pool().Exec(f.ctx, `INSERT INTO sessions (user_id, token_hash) VALUES ($1, 'plaintext-token')`, f.user.ID)
+			return mapped(err)
+		}, store.ErrInvalid},
 		{"duplicate git provider link", func() error {
 			q := `INSERT INTO git_provider_tokens (user_id, provider, token) VALUES ($1, 'github', 'v1:x')`
 			if _, err := f.s.Pool().Exec(f.ctx, q, f.user.ID); err != nil {

@@ -88,7 +88,7 @@ func (s *Store) CreateWorker(ctx context.Context, nw NewWorker) (*Worker, error)
 	}
 	w, err := scanWorker(s.pool.QueryRow(ctx, `
 		INSERT INTO workers (name, zone, address, address_pinned, zone_pinned, api_key_hash, key_id, envelope_key)
-		VALUES ($1, $2, $3, $3 <> '', $2 <> 'default', $4, $5, $6) RETURNING `+workerColumns,
+		VALUES ($1, $2::text, $3, $3 <> '', $2::text <> 'default', $4, $5, $6) RETURNING `+workerColumns,
 		nw.Name, zone, nw.Address, nw.Creds.APIKeyHash, nw.Creds.KeyID, nw.Creds.SealedEnvelopeKey))
 	if err != nil {
 		return nil, mapErr("create worker", err)
