@@ -205,9 +205,12 @@ func AssignJobs(ctx context.Context, tx pgx.Tx, loads []WorkerLoad, jobs []Claim
 			FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS r(app_id, worker_id, cpu, memory)
 			WHERE r.worker_id IN (SELECT id FROM upd)
 		)
+		-- j.id = ANY($8) repeats the join key so the planner probes the
+		-- primary key per job: joining on u alone, it hashed every pending
+		-- job (20 ms per 1,000-job batch at 80,000 pending).
 		UPDATE jobs j SET status = 'assigned', worker_id = u.worker_id, assigned_at = now(), updated_at = now()
 		FROM unnest($8::bigint[], $9::bigint[], $10::bool[], $11::bool[]) AS u(id, worker_id, guarded, held)
-		WHERE j.id = u.id AND j.status = 'pending'
+		WHERE j.id = u.id AND j.id = ANY($8) AND j.status = 'pending'
 		  AND (NOT u.guarded OR u.worker_id IN (SELECT id FROM upd))
 		  AND (NOT u.held OR EXISTS (SELECT 1 FROM app_reservations r
 			WHERE r.app_id = j.app_id AND r.worker_id = u.worker_id))
