@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wisehosting/wisehosting/core/store"
 )
@@ -12,17 +15,18 @@ import (
 // exact statements the scheduling loop runs (claim with SKIP LOCKED, read
 // the eligible workers, set-based assign with the capacity guard and the
 // reservations) with a trivial in-process placement, no plugin and no
-// push, batch jobs per transaction. s holds seedScheduling's fleet; the
-// jobs are reset before each run but the first.
+// push, batch jobs per transaction, conc transactions at once (the loop's
+// scheduler.concurrency). s holds seedScheduling's fleet; the jobs are reset
+// before each run but the first.
 type ceiling struct {
 	rate    float64 // placements/s, median
 	batchMs float64 // one transaction, median
 	phases  map[string][]float64
 }
 
-func measureCeiling(ctx context.Context, env *Env, s *store.Store, jobs, batch int) (ceiling, error) {
+func measureCeiling(ctx context.Context, env *Env, s *store.Store, jobs, batch, conc int) (ceiling, error) {
 	var rates, batchMs []float64
-	phases := map[string][]float64{}
+	phases := &phaseLog{m: map[string][]float64{}}
 	for run := 0; run < env.Runs; run++ {
 		if run > 0 {
 			if err := resetScheduling(ctx, s); err != nil {
@@ -30,18 +34,26 @@ func measureCeiling(ctx context.Context, env *Env, s *store.Store, jobs, batch i
 			}
 		}
 		start := time.Now()
+		var mu sync.Mutex
 		assigned := 0
-		for {
-			t0 := time.Now()
-			n, err := ceilingPass(ctx, s, batch, phases)
-			if err != nil {
-				return ceiling{}, err
-			}
-			if n == 0 {
-				break
-			}
-			assigned += n
-			batchMs = append(batchMs, float64(time.Since(t0).Microseconds())/1000)
+		g, gctx := errgroup.WithContext(ctx)
+		for range conc {
+			g.Go(func() error {
+				for {
+					t0 := time.Now()
+					n, err := ceilingPass(gctx, s, batch, phases)
+					if err != nil || n == 0 {
+						return err
+					}
+					mu.Lock()
+					assigned += n
+					batchMs = append(batchMs, float64(time.Since(t0).Microseconds())/1000)
+					mu.Unlock()
+				}
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return ceiling{}, err
 		}
 		el := time.Since(start)
 		if assigned != jobs {
@@ -53,16 +65,28 @@ func measureCeiling(ctx context.Context, env *Env, s *store.Store, jobs, batch i
 		rates = append(rates, float64(assigned)/el.Seconds())
 		env.Log.Info("sql ceiling run", "run", run+1, "jobs", assigned, "took", el)
 	}
-	return ceiling{rate: median(rates), batchMs: median(batchMs), phases: phases}, nil
+	return ceiling{rate: median(rates), batchMs: median(batchMs), phases: phases.m}, nil
+}
+
+// phaseLog collects phase durations (ms) from concurrent passes.
+type phaseLog struct {
+	mu sync.Mutex
+	m  map[string][]float64
+}
+
+func (p *phaseLog) add(name string, ms float64) {
+	p.mu.Lock()
+	p.m[name] = append(p.m[name], ms)
+	p.mu.Unlock()
 }
 
 // ceilingPass schedules one batch with round-robin placement, adding each
-// phase's duration (ms) to phases.
-func ceilingPass(ctx context.Context, s *store.Store, batch int, phases map[string][]float64) (int, error) {
+// phase's duration to phases.
+func ceilingPass(ctx context.Context, s *store.Store, batch int, phases *phaseLog) (int, error) {
 	var n int
 	lap := func(name string, t0 time.Time) time.Time {
 		now := time.Now()
-		phases[name] = append(phases[name], float64(now.Sub(t0).Microseconds())/1000)
+		phases.add(name, float64(now.Sub(t0).Microseconds())/1000)
 		return now
 	}
 	tx, err := s.Pool().Begin(ctx)

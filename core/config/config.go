@@ -190,8 +190,11 @@ type Scheduler struct {
 	// WorkerTimeout (`worker_timeout`, default "2m") is how long a worker may
 	// go without heartbeat before it is considered offline.
 	WorkerTimeout time.Duration `json:"worker_timeout"`
-	// BatchSize (`batch_size`, default 1000) caps the jobs claimed per pass.
+	// BatchSize (`batch_size`, default 2000) caps the jobs claimed per pass.
 	BatchSize int `json:"batch_size"`
+	// Concurrency (`concurrency`, default 2) is how many scheduling passes
+	// this core runs at once while a backlog lasts.
+	Concurrency int `json:"concurrency"`
 }
 
 // Worker is the `worker` block: timeouts handed to workers.

@@ -29,7 +29,8 @@ const (
 	DefaultPollInterval      = 5 * time.Second
 	DefaultStuckAfter        = 15 * time.Minute
 	DefaultWorkerTimeout     = 2 * time.Minute
-	DefaultBatchSize         = 1000
+	DefaultBatchSize         = 2000
+	DefaultConcurrency       = 2
 	DefaultBuildTimeout      = 10 * time.Minute
 	DefaultStartTimeout      = 30 * time.Second
 	DefaultHeartbeatInterval = 15 * time.Second
@@ -55,6 +56,7 @@ func defaults() *Config {
 		Scheduler: Scheduler{
 			Placement: DefaultPlacement, PollInterval: DefaultPollInterval, StuckAfter: DefaultStuckAfter,
 			WorkerTimeout: DefaultWorkerTimeout, BatchSize: DefaultBatchSize,
+			Concurrency: DefaultConcurrency,
 		},
 		Worker: Worker{
 			BuildTimeout: DefaultBuildTimeout, StartTimeout: DefaultStartTimeout,
@@ -209,6 +211,7 @@ func (d *decoder) decodeFile(file *hcl.File) *Config {
 				durField("stuck_after", &s.StuckAfter),
 				durField("worker_timeout", &s.WorkerTimeout),
 				intField("batch_size", &s.BatchSize),
+				intField("concurrency", &s.Concurrency),
 			)
 		case "worker":
 			w := &c.Worker

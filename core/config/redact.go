@@ -91,6 +91,7 @@ func (c *Config) Redacted() string {
 	w.attr("stuck_after", dur(sc.StuckAfter))
 	w.attr("worker_timeout", dur(sc.WorkerTimeout))
 	w.attr("batch_size", strconv.Itoa(sc.BatchSize))
+	w.attr("concurrency", strconv.Itoa(sc.Concurrency))
 	w.close()
 
 	wk := c.Worker

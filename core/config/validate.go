@@ -172,6 +172,9 @@ func (d *decoder) validate() {
 	if c.Scheduler.BatchSize < 1 {
 		d.check("scheduler.batch_size", errors.New("must be at least 1"))
 	}
+	if c.Scheduler.Concurrency < 1 || c.Scheduler.Concurrency > 16 {
+		d.check("scheduler.concurrency", errors.New("must be between 1 and 16"))
+	}
 	d.validateTimeouts()
 
 	// container

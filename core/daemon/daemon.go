@@ -210,6 +210,7 @@ func (d *Daemon) startScheduler() error {
 		Pusher:        d.hub,
 		Listener:      d.listener,
 		BatchSize:     d.cfg.Scheduler.BatchSize,
+		Concurrency:   d.cfg.Scheduler.Concurrency,
 		PollInterval:  d.cfg.Scheduler.PollInterval,
 		WorkerTimeout: d.cfg.Scheduler.WorkerTimeout,
 		Logger:        d.log.Named("scheduler"),

@@ -5,8 +5,12 @@
 // the hub to push. The database is the truth and the plugin only proposes:
 // store.AssignJobs ignores placements on workers that cannot take a job.
 //
-// Any number of cores may run the loop against one database: jobs are
-// claimed FOR UPDATE SKIP LOCKED. A notification on store.ChannelJobs
+// Any number of cores may run the loop against one database, and each core
+// runs Concurrency passes at once: jobs are claimed FOR UPDATE SKIP LOCKED.
+// A pass that claims a full batch wakes a sibling at once, so during a
+// backlog one pass claims and consults the plugin while another applies
+// its batch: the capacity guard and the workers' row locks (taken in id
+// order) serialize only the part that must be. A notification on store.ChannelJobs
 // (migration 003) wakes the loop as soon as jobs are added or capacity is
 // freed; the poll interval is only a safety net.
 package scheduler
@@ -15,6 +19,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,7 +44,8 @@ type Pusher interface {
 
 // Defaults of Options.
 const (
-	DefaultBatchSize     = 1000
+	DefaultBatchSize     = 2000
+	DefaultConcurrency   = 2
 	DefaultPollInterval  = 5 * time.Second
 	DefaultWorkerTimeout = 2 * time.Minute
 	// placeTimeout bounds one plugin call.
@@ -63,6 +70,9 @@ type Options struct {
 	Listener *store.Listener
 	// BatchSize caps the jobs claimed per pass (scheduler.batch_size).
 	BatchSize int
+	// Concurrency is how many passes may run at once
+	// (scheduler.concurrency).
+	Concurrency int
 	// PollInterval is the safety-net poll (scheduler.poll_interval).
 	PollInterval time.Duration
 	// WorkerTimeout is how recent a worker's heartbeat must be for it to
@@ -80,12 +90,16 @@ type Scheduler struct {
 	pusher Pusher
 	log    hclog.Logger
 	batch  int
+	conc   int
 	poll   time.Duration
 	fresh  time.Duration
 	wake   chan struct{}
 	m      *schedMetrics
-	// statsAt is when the loop last checked the jobs table's statistics.
+	// statsAt is when a pass last checked the jobs table's statistics.
+	statsMu sync.Mutex
 	statsAt time.Time
+	// progress is whether the last pass that claimed jobs assigned any.
+	progress atomic.Bool
 }
 
 // New checks o and returns a Scheduler; nothing runs before Run.
@@ -94,12 +108,16 @@ func New(o Options) (*Scheduler, error) {
 		return nil, errors.New("scheduler: Store and Placer are required")
 	}
 	s := &Scheduler{st: o.Store, placer: o.Placer, pusher: o.Pusher, log: o.Logger,
-		batch: o.BatchSize, poll: o.PollInterval, fresh: o.WorkerTimeout, wake: make(chan struct{}, 1)}
+		batch: o.BatchSize, conc: o.Concurrency, poll: o.PollInterval, fresh: o.WorkerTimeout, wake: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
 	if s.batch <= 0 {
 		s.batch = DefaultBatchSize
+	}
+	s.progress.Store(true)
+	if s.conc <= 0 {
+		s.conc = DefaultConcurrency
 	}
 	if s.poll <= 0 {
 		s.poll = DefaultPollInterval
@@ -131,16 +149,26 @@ func (s *Scheduler) Wake() {
 	}
 }
 
-// Run runs passes until ctx ends: at once, whenever woken, every
-// PollInterval, and again straight away while full batches keep being
-// placed.
+// Run runs passes, up to Concurrency at once, until ctx ends: at once,
+// whenever woken, every PollInterval, and again straight away while full
+// batches keep being placed.
 func (s *Scheduler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range s.conc {
+		wg.Go(func() { s.loop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// loop is one of Run's pass loops.
+func (s *Scheduler) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-s.wake:
 		case <-timer.C:
 		}
@@ -148,7 +176,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		res, err := s.Pass(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return
 		case err != nil:
 			s.log.Warn("scheduling pass failed; retrying", "error", err)
 			wait = min(retryAfterError, s.poll)
@@ -169,10 +197,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // refreshStats keeps the claim query's plan good through a backlog (see
 // store.RefreshJobStats), checking at most every statsEvery.
 func (s *Scheduler) refreshStats(ctx context.Context) {
-	if time.Since(s.statsAt) < statsEvery {
+	s.statsMu.Lock()
+	due := time.Since(s.statsAt) >= statsEvery
+	if due {
+		s.statsAt = time.Now()
+	}
+	s.statsMu.Unlock()
+	if !due {
 		return
 	}
-	s.statsAt = time.Now()
 	if did, err := s.st.RefreshJobStats(ctx, statsMinChanged); err != nil {
 		s.log.Warn("cannot refresh the jobs table's statistics", "error", err)
 	} else if did {
@@ -202,6 +235,12 @@ func (s *Scheduler) Pass(ctx context.Context) (Result, error) {
 			return err
 		}
 		res.Claimed = len(jobs)
+		if len(jobs) == s.batch && s.progress.Load() {
+			// More are probably waiting: a sibling pass claims the next
+			// batch while this one is placed. Not after a pass that placed
+			// nothing, or a backlog nobody can take would spin.
+			s.Wake()
+		}
 		loads, err := store.EligibleWorkers(ctx, tx, s.fresh)
 		if err != nil || len(loads) == 0 {
 			return err
@@ -226,6 +265,9 @@ func (s *Scheduler) Pass(ctx context.Context) (Result, error) {
 		s.m.seconds.Observe(time.Since(start).Seconds())
 	}
 	s.m.passes.WithLabelValues(outcome).Inc()
+	if res.Claimed > 0 {
+		s.progress.Store(len(res.Assigned) > 0)
+	}
 	s.m.assigned.Add(float64(len(res.Assigned)))
 	s.m.unplaced.Add(float64(res.Claimed - len(res.Assigned)))
 	if len(res.Assigned) > 0 && s.pusher != nil {

@@ -292,3 +292,67 @@ func TestInsertWakesTheLoop(t *testing.T) {
 	}
 	checkInvariants(t, st, rec.all())
 }
+
+// countingPlacer wraps a placer, slowing each call down and recording how
+// many run at once.
+type countingPlacer struct {
+	scheduler.Placer
+	delay                time.Duration
+	mu                   sync.Mutex
+	inFlight, max, calls int
+}
+
+func (c *countingPlacer) Place(ctx context.Context, req *pluginv1.PlaceRequest) (*pluginv1.PlaceResponse, error) {
+	c.mu.Lock()
+	c.inFlight++
+	c.calls++
+	c.max = max(c.max, c.inFlight)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inFlight--
+		c.mu.Unlock()
+	}()
+	time.Sleep(c.delay)
+	return c.Placer.Place(ctx, req)
+}
+
+func (c *countingPlacer) stats() (maxInFlight, calls int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max, c.calls
+}
+
+// With concurrency 2, a backlog is worked by two passes at once (one
+// consults the plugin while the other applies its batch), and once what
+// is left fits nowhere the loops go quiet instead of spinning over it.
+func TestConcurrentPassesOverlapAndGoQuiet(t *testing.T) {
+	st := storetest.New(t)
+	seed(t, st, 10, 50, 1000) // room for 500
+	rec := &recorder{}
+	p := &countingPlacer{Placer: plugin(t), delay: 20 * time.Millisecond}
+	s, err := scheduler.New(scheduler.Options{Store: st, Placer: p, Pusher: rec, BatchSize: 50, Concurrency: 2,
+		PollInterval: time.Hour, Logger: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = s.Run(ctx) })
+	testutil.WaitFor(t, time.Minute, "500 jobs assigned", func() bool { return len(rec.all()) >= 500 })
+	if m, _ := p.stats(); m != 2 {
+		t.Fatalf("at most %d plugin calls ran at once during the backlog, want 2", m)
+	}
+	time.Sleep(300 * time.Millisecond) // the passes after the last placement find nothing that fits
+	_, before := p.stats()
+	time.Sleep(500 * time.Millisecond)
+	if _, after := p.stats(); after != before {
+		t.Fatalf("%d plugin calls in 500 ms over a backlog that fits nowhere: the loops spin", after-before)
+	}
+	if got := len(rec.all()); got != 500 {
+		t.Fatalf("%d jobs assigned, want the 500 that fit", got)
+	}
+	checkInvariants(t, st, rec.all())
+}

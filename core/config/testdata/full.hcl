@@ -32,6 +32,7 @@ scheduler {
   stuck_after    = "20m"
   worker_timeout = "90s"
   batch_size     = 500
+  concurrency    = 3
 }
 
 worker {
