@@ -9,6 +9,7 @@ FUZZ_TARGETS := \
 	./core/config:FuzzParse \
 	./core/secrets:FuzzVerifyJWT \
 	./core/secrets:FuzzDecrypt \
+	./core/proxy:FuzzBuild \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \

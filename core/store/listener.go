@@ -28,6 +28,9 @@ const (
 	// holding its connection closes it, so that a worker that comes back
 	// reconnects and is brought online by the connect path.
 	ChannelWorkerOffline = "wisehosting_worker_offline"
+	// ChannelRoutes is notified (empty payload) when the edge route table
+	// may have changed (migration 006): every core reloads it.
+	ChannelRoutes = "wisehosting_routes"
 )
 
 // Listener holds one dedicated Postgres connection, outside the pool, that
