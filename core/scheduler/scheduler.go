@@ -10,9 +10,9 @@
 // A pass that claims a full batch wakes a sibling at once, so during a
 // backlog one pass claims and consults the plugin while another applies
 // its batch: the capacity guard and the workers' row locks (taken in id
-// order) serialize only the part that must be. A notification on store.ChannelJobs
-// (migration 003) wakes the loop as soon as jobs are added or capacity is
-// freed; the poll interval is only a safety net.
+// order) serialize only the part that must be. A notification on
+// store.ChannelJobs (migration 003) wakes the loop as soon as jobs are
+// added or capacity is freed; the poll interval is only a safety net.
 package scheduler
 
 import (
@@ -115,13 +115,13 @@ func New(o Options) (*Scheduler, error) {
 	if s.batch <= 0 {
 		s.batch = DefaultBatchSize
 	}
-	s.progress.Store(true)
 	if s.conc <= 0 {
 		s.conc = DefaultConcurrency
 	}
 	if s.poll <= 0 {
 		s.poll = DefaultPollInterval
 	}
+	s.progress.Store(true) // the first full claim may wake a sibling
 	if s.fresh <= 0 {
 		s.fresh = DefaultWorkerTimeout
 	}
