@@ -1,10 +1,14 @@
 package placement
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 
+	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
@@ -65,3 +69,54 @@ func LoadWeightsSpec(doc string) *pluginv1.Spec {
 		hclspec.Literal(fmt.Sprintf("{cpu = %g, memory = %g, apps = %g}", d.CPU, d.Memory, d.Apps)),
 	)
 }
+
+// LoadWeightsSetting is the config of a plugin whose one setting is a
+// `weights` block of LoadWeights (least-loaded, spread). Attach it to the
+// plugin's sdk.Base; each Configure decodes a fresh block and validates
+// it before the weights are swapped in, so Place calls in flight keep the
+// weights they started with and a rejected config leaves the previous one
+// in force.
+type LoadWeightsSetting struct {
+	mu      sync.Mutex // serialises Configure (decoding into cfg)
+	cfg     LoadWeightsConfig
+	weights atomic.Pointer[LoadWeights]
+}
+
+// LoadWeightsConfig is the decoded config block of a LoadWeightsSetting.
+type LoadWeightsConfig struct {
+	// Weights of the score; nil means DefaultLoadWeights.
+	Weights *LoadWeights `json:"weights"`
+}
+
+// Attach makes b decode its config into s and validate it with s, and puts
+// DefaultLoadWeights in force.
+func (s *LoadWeightsSetting) Attach(b *sdk.Base) {
+	b.Config = &s.cfg
+	b.Validate = s.validate
+	w := DefaultLoadWeights
+	s.weights.Store(&w)
+}
+
+// Configure runs b's Configure (b must be the Base s is attached to) with
+// a fresh config value.
+func (s *LoadWeightsSetting) Configure(ctx context.Context, b *sdk.Base, req *pluginv1.ConfigureRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = LoadWeightsConfig{}
+	return b.Configure(ctx, req)
+}
+
+func (s *LoadWeightsSetting) validate() error {
+	w := DefaultLoadWeights
+	if s.cfg.Weights != nil {
+		w = *s.cfg.Weights
+	}
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	s.weights.Store(&w)
+	return nil
+}
+
+// Weights returns the weights in force.
+func (s *LoadWeightsSetting) Weights() LoadWeights { return *s.weights.Load() }

@@ -2,12 +2,15 @@ package leastloaded
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/placement"
 	pt "github.com/wisehosting/wisehosting/sdk/placement/placementtest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
@@ -205,7 +208,13 @@ func TestPlace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := New()
 			if tt.weights != nil {
-				p.weights.Store(tt.weights)
+				raw, err := json.Marshal(placement.LoadWeightsConfig{Weights: tt.weights})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Configure(context.Background(), &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: raw}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			resp, err := p.Place(context.Background(), &pluginv1.PlaceRequest{Jobs: tt.jobs, Workers: tt.workers})
 			if err != nil {

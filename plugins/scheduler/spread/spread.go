@@ -55,8 +55,6 @@ package spread
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
@@ -77,10 +75,7 @@ type Weights = placement.LoadWeights
 var DefaultWeights = placement.DefaultLoadWeights
 
 // Config is the plugin's decoded config block.
-type Config struct {
-	// Weights of the score; nil means DefaultWeights.
-	Weights *Weights `json:"weights"`
-}
+type Config = placement.LoadWeightsConfig
 
 // Spec returns the schema of the plugin's config block.
 func Spec() *pluginv1.Spec {
@@ -93,9 +88,7 @@ func Spec() *pluginv1.Spec {
 type Plugin struct {
 	sdk.Base
 
-	mu      sync.Mutex // serialises Configure (decoding into cfg)
-	cfg     Config
-	weights atomic.Pointer[Weights]
+	weights placement.LoadWeightsSetting
 }
 
 var _ sdk.Scheduler = (*Plugin)(nil)
@@ -109,10 +102,7 @@ func New() *Plugin {
 		Description: "Balances apps across zones, then places each job on the least-loaded eligible worker of the chosen zone.",
 		Spec:        Spec(),
 	}}
-	p.Config = &p.cfg
-	p.Validate = p.validate
-	w := DefaultWeights
-	p.weights.Store(&w)
+	p.weights.Attach(&p.Base)
 	return p
 }
 
@@ -120,26 +110,11 @@ func New() *Plugin {
 // and only then swaps the weights in; Place calls in flight keep the weights
 // they started with, and a rejected config leaves the previous one in force.
 func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
-}
-
-func (p *Plugin) validate() error {
-	w := DefaultWeights
-	if p.cfg.Weights != nil {
-		w = *p.cfg.Weights
-	}
-	if err := w.Validate(); err != nil {
-		return err
-	}
-	p.weights.Store(&w)
-	return nil
+	return p.weights.Configure(ctx, &p.Base, req)
 }
 
 // Weights returns the weights in force.
-func (p *Plugin) Weights() Weights { return *p.weights.Load() }
+func (p *Plugin) Weights() Weights { return p.weights.Weights() }
 
 // Place implements sdk.Scheduler: one placement per job, in the jobs' order;
 // a job that fits nowhere gets worker_id 0 and a reason.
