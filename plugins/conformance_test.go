@@ -47,8 +47,8 @@ var conformance = map[string]struct{ good, bad []string }{
 		bad:  []string{`level = "loud"`, `level = 3`, `url = "x"`},
 	},
 	"proxy/traefik": {
-		good: []string{``, "entry_points = [\"websecure\"]\ncert_resolver = \"\""},
-		bad:  []string{`entry_points = "web"`, `cert_resolver = ["x"]`, `tls = true`},
+		good: []string{``, "entry_points = [\"websecure\"]\ncert_resolver = \"\"", "http = \"serve\"\nhttp_entry_points = [\"web\", \"alt\"]"},
+		bad:  []string{`entry_points = "web"`, `cert_resolver = ["x"]`, `tls = true`, `http = "upgrade"`, `http_entry_points = []`},
 	},
 }
 

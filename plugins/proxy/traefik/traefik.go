@@ -2,36 +2,41 @@
 // route table as the dynamic configuration Traefik's HTTP provider polls
 // (the core serves it at GET /v1/traefik/proxy-config and
 // /v1/proxy/<instance>/config). For each route it emits one router and one
-// service, both named after the route:
+// service, both named after the route, in the seed's shape:
 //
 //	{"http":{
 //	  "routers":{"shop":{"entryPoints":["web","websecure"],"rule":"Host(`shop.apps.example.com`) || Host(`shop.example.org`)",
 //	                     "service":"shop","tls":{"certResolver":"letsencrypt"}}},
 //	  "services":{"shop":{"loadBalancer":{"servers":[{"url":"http://10.8.0.2:8080"}]}}}}}
 //
+// A Traefik router with a tls section matches only TLS requests, so while
+// routers have TLS each route also gets a plain-HTTP router, "<name>_http",
+// on the http_entry_points: by default it redirects to HTTPS (a shared
+// redirectScheme middleware); "serve" sends plain HTTP to the app as well;
+// "none" leaves plain HTTP unrouted (Traefik answers 404).
+//
 // Equal route tables give byte-equal output whatever their order, so the
 // core's ETag stays put until something changes. Routes are checked again
-// here, whatever the core did: a route whose name, any host or upstream is
-// not safe to write into a Traefik rule is left out and logged (by name).
+// here (sdk/route), whatever the core did: a route whose name, any host or
+// upstream is not safe to write into a Traefik rule is left out and logged
+// (by name).
 //
 // Configuration (all optional; the values shown are the defaults):
 //
 //	plugin "proxy" "traefik" {
 //	  config {
-//	    entry_points  = ["web", "websecure"]   # [] attaches routers to every entry point
-//	    cert_resolver = "letsencrypt"          # "" renders routers without a tls section
+//	    entry_points      = ["web", "websecure"]  # [] attaches routers to every entry point
+//	    cert_resolver     = "letsencrypt"         # "" renders routers without a tls section
+//	    http              = "redirect"            # or "serve", "none": plain HTTP while routers have TLS
+//	    http_entry_points = ["web"]               # where the plain-HTTP routers listen
 //	  }
 //	}
 package traefik
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -43,8 +48,8 @@ import (
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
-	"github.com/wisehosting/wisehosting/sdk/hostname"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/route"
 )
 
 // Name is the plugin's name: plugin "proxy" "traefik".
@@ -62,14 +67,33 @@ var (
 	DefaultEntryPoints = []string{"web", "websecure"}
 	// DefaultCertResolver is the ACME resolver routers get certificates from.
 	DefaultCertResolver = "letsencrypt"
+	// DefaultHTTPEntryPoints are the plain-HTTP entry points of the second
+	// router each app gets while its main router has TLS.
+	DefaultHTTPEntryPoints = []string{"web"}
 )
-
-// maxLoggedSkips bounds the warnings one Render logs route by route; the
-// rest are only counted in the summary line.
-const maxLoggedSkips = 20
 
 // identPattern is what an entry point or resolver name looks like.
 var identPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// HTTP modes: what the plain-HTTP router of an app does.
+const (
+	// HTTPRedirect answers plain-HTTP requests with a permanent redirect to
+	// HTTPS (the default while routers have TLS).
+	HTTPRedirect = "redirect"
+	// HTTPServe serves the app over plain HTTP as well.
+	HTTPServe = "serve"
+	// HTTPNone adds no plain-HTTP router: plain HTTP gets Traefik's 404.
+	HTTPNone = "none"
+)
+
+// RedirectMiddleware is the name of the redirect-to-HTTPS middleware the
+// plain-HTTP routers use in HTTPRedirect mode.
+const RedirectMiddleware = "wisehosting-redirect-https"
+
+// HTTPRouterSuffix is appended to a route's name to name its plain-HTTP
+// router. Route names hold only a-z, 0-9 and '-', so no route's own router
+// can be called the same.
+const HTTPRouterSuffix = "_http"
 
 // Config is the plugin's decoded config block.
 type Config struct {
@@ -79,11 +103,17 @@ type Config struct {
 	// CertResolver for the routers' TLS; nil means DefaultCertResolver,
 	// "" means no tls section.
 	CertResolver *string `json:"cert_resolver"`
+	// HTTP is HTTPRedirect, HTTPServe or HTTPNone; nil means HTTPRedirect.
+	HTTP *string `json:"http"`
+	// HTTPEntryPoints are the plain-HTTP entry points the second router of
+	// each app attaches to; nil means DefaultHTTPEntryPoints.
+	HTTPEntryPoints []string `json:"http_entry_points"`
 }
 
 // Spec returns the schema of the plugin's config block.
 func Spec() *pluginv1.Spec {
 	eps, _ := json.Marshal(DefaultEntryPoints) // a JSON list of strings is an HCL tuple literal
+	heps, _ := json.Marshal(DefaultHTTPEntryPoints)
 	return hclspec.Object(map[string]*pluginv1.Spec{
 		"entry_points": hclspec.Default(
 			hclspec.Attr("entry_points", "list(string)", false,
@@ -93,13 +123,23 @@ func Spec() *pluginv1.Spec {
 			hclspec.Attr("cert_resolver", "string", false,
 				`Certificate resolver of the routers' TLS section; "" renders plain routers without TLS.`),
 			hclspec.Literal(strconv.Quote(DefaultCertResolver))),
+		"http": hclspec.Default(
+			hclspec.Attr("http", "string", false,
+				`What plain HTTP does while routers have TLS (a TLS router matches only TLS requests): "redirect" to HTTPS, "serve" the app, or "none".`),
+			hclspec.Literal(strconv.Quote(HTTPRedirect))),
+		"http_entry_points": hclspec.Default(
+			hclspec.Attr("http_entry_points", "list(string)", false,
+				"Plain-HTTP entry points the second router of each app attaches to (only while routers have TLS)."),
+			hclspec.Literal(string(heps))),
 	})
 }
 
 // settings are the validated config Render uses.
 type settings struct {
-	entryPoints  []string
-	certResolver string
+	entryPoints     []string
+	certResolver    string
+	http            string
+	httpEntryPoints []string
 }
 
 // Plugin is the Traefik proxy emitter. Create it with New.
@@ -131,7 +171,7 @@ func newWithLogger(l hclog.Logger) *Plugin {
 	}
 	p.Config = &p.cfg
 	p.Validate = p.validate
-	p.settings.Store(&settings{entryPoints: DefaultEntryPoints, certResolver: DefaultCertResolver})
+	p.settings.Store(defaultSettings())
 	return p
 }
 
@@ -144,146 +184,162 @@ func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 	return p.Base.Configure(ctx, req)
 }
 
+// defaultSettings are the settings of an empty config block.
+func defaultSettings() *settings {
+	return &settings{
+		entryPoints:     slices.Clone(DefaultEntryPoints),
+		certResolver:    DefaultCertResolver,
+		http:            HTTPRedirect,
+		httpEntryPoints: slices.Clone(DefaultHTTPEntryPoints),
+	}
+}
+
 func (p *Plugin) validate() error {
-	s := &settings{entryPoints: slices.Clone(DefaultEntryPoints), certResolver: DefaultCertResolver}
+	s := defaultSettings()
 	if p.cfg.EntryPoints != nil {
 		s.entryPoints = slices.Clone(p.cfg.EntryPoints)
 	}
 	if p.cfg.CertResolver != nil {
 		s.certResolver = *p.cfg.CertResolver
 	}
-	for i, ep := range s.entryPoints {
-		if !identPattern.MatchString(ep) {
-			return fmt.Errorf("entry_points[%d] = %q: an entry point name is 1 to 64 characters A-Z, a-z, 0-9, '_' and '-'", i, ep)
-		}
-		if slices.Contains(s.entryPoints[:i], ep) {
-			return fmt.Errorf("entry_points: %q is listed twice", ep)
-		}
+	if p.cfg.HTTP != nil {
+		s.http = *p.cfg.HTTP
+	}
+	if p.cfg.HTTPEntryPoints != nil {
+		s.httpEntryPoints = slices.Clone(p.cfg.HTTPEntryPoints)
+	}
+	if err := checkEntryPoints("entry_points", s.entryPoints); err != nil {
+		return err
+	}
+	if err := checkEntryPoints("http_entry_points", s.httpEntryPoints); err != nil {
+		return err
 	}
 	if s.certResolver != "" && !identPattern.MatchString(s.certResolver) {
 		return fmt.Errorf("cert_resolver = %q: a resolver name is 1 to 64 characters A-Z, a-z, 0-9, '_' and '-' (or \"\" for no TLS)", s.certResolver)
 	}
+	switch s.http {
+	case HTTPRedirect, HTTPServe:
+		if s.certResolver != "" && len(s.httpEntryPoints) == 0 {
+			return fmt.Errorf("http = %q needs at least one of http_entry_points (or http = %q)", s.http, HTTPNone)
+		}
+	case HTTPNone:
+	default:
+		return fmt.Errorf("http = %q: must be %q, %q or %q", s.http, HTTPRedirect, HTTPServe, HTTPNone)
+	}
 	p.settings.Store(s)
+	return nil
+}
+
+// checkEntryPoints validates the entry point names of attribute attr.
+func checkEntryPoints(attr string, eps []string) error {
+	for i, ep := range eps {
+		if !identPattern.MatchString(ep) {
+			return fmt.Errorf("%s[%d] = %q: an entry point name is 1 to 64 characters A-Z, a-z, 0-9, '_' and '-'", attr, i, ep)
+		}
+		if slices.Contains(eps[:i], ep) {
+			return fmt.Errorf("%s: %q is listed twice", attr, ep)
+		}
+	}
 	return nil
 }
 
 // Render implements sdk.Proxy. The generation is not part of the output:
 // equal route tables render to equal bytes.
 func (p *Plugin) Render(_ context.Context, req *pluginv1.RenderRequest) (*pluginv1.RenderResponse, error) {
-	body, skipped := render(p.settings.Load(), req.GetRoutes())
-	if len(skipped) > 0 {
-		for i, s := range skipped {
-			if i == maxLoggedSkips {
-				break
-			}
-			p.log.Warn("route left out of the Traefik configuration", "route", logName(s.route.GetName()),
-				"app_id", s.route.GetAppId(), "reason", s.reason)
-		}
-		p.log.Warn("routes left out of the Traefik configuration", "skipped", len(skipped),
-			"rendered", len(req.GetRoutes())-len(skipped), "generation", req.GetGeneration())
-	}
-	return &pluginv1.RenderResponse{Body: body, ContentType: ContentType}, nil
+	routes, skipped := route.Prepare(req.GetRoutes())
+	route.LogSkipped(p.log, "Traefik", skipped, len(req.GetRoutes()), req.GetGeneration())
+	return &pluginv1.RenderResponse{Body: render(p.settings.Load(), routes), ContentType: ContentType}, nil
 }
 
-// logName quotes a route name for the log, cut short: a name that failed
-// validation may be anything.
-func logName(n string) string {
-	if len(n) > 64 {
-		n = n[:64] + "…"
-	}
-	return strconv.Quote(n)
+// routerKind tells render which router of a route it writes.
+type routerKind uint8
+
+const (
+	mainRouter routerKind = iota // the route's own router (TLS when a resolver is set)
+	httpRouter                   // its plain-HTTP router (redirect or serve)
+)
+
+// router is one router render writes: its key (the JSON object's key) and
+// the route it belongs to.
+type router struct {
+	key  string
+	kind routerKind
+	r    *route.Checked
 }
 
-// skip is a route left out, and why (the reason never quotes route data).
-type skip struct {
-	route  *pluginv1.Route
-	reason string
-}
-
-// render builds the configuration for routes: the bytes and the routes it
-// left out.
+// render builds the configuration for routes (as route.Prepare returns
+// them: checked and sorted by name).
 //
 // The output is what encoding/json makes of Traefik's dynamic-configuration
-// structs with map-keyed routers and services (keys sorted, no HTML
-// escaping; the tests hold the two equal), written directly: routes are
-// sorted by name anyway, and reflection over 20,000 map entries costs
-// several times more than the rest of the render.
+// structs with map-keyed routers, services and middlewares (keys sorted, no
+// HTML escaping; the tests hold the two equal), written directly:
+// reflection over tens of thousands of map entries costs several times more
+// than the rest of the render.
 //
-//	{"http":{"routers":{"<name>":{"entryPoints":[…],"rule":"…","service":"<name>","tls":{"certResolver":"…"}},…},
+//	{"http":{"middlewares":{…},   (only for plain-HTTP redirects)
+//	         "routers":{"<name>":{"entryPoints":[…],"rule":"…","service":"<name>","tls":{"certResolver":"…"}},
+//	                    "<name>_http":{"entryPoints":["web"],"middlewares":["wisehosting-redirect-https"],"rule":"…","service":"<name>"},…},
 //	         "services":{"<name>":{"loadBalancer":{"servers":[{"url":"<upstream>"}]}},…}}}
-func render(s *settings, routes []*pluginv1.Route) ([]byte, []skip) {
-	var skipped []skip
-	type good struct {
-		r     *pluginv1.Route
-		hosts []string
-	}
-	ok := make([]good, 0, len(routes))
-	for _, r := range routes {
-		hosts, reason := check(r)
-		if reason != "" {
-			skipped = append(skipped, skip{r, reason})
-			continue
+func render(s *settings, routes []route.Checked) []byte {
+	tls := s.certResolver != ""
+	second := tls && s.http != HTTPNone && len(routes) > 0
+	routers := make([]router, 0, 2*len(routes))
+	for i := range routes {
+		r := &routes[i]
+		routers = append(routers, router{key: r.Name, kind: mainRouter, r: r})
+		if second {
+			routers = append(routers, router{key: r.Name + HTTPRouterSuffix, kind: httpRouter, r: r})
 		}
-		ok = append(ok, good{r, hosts})
 	}
-	// Sort by name (the order of the JSON objects' keys); among routes
-	// sharing a name, which one is kept does not depend on the input order.
-	slices.SortFunc(ok, func(a, b good) int {
-		return cmp.Or(
-			strings.Compare(a.r.GetName(), b.r.GetName()),
-			cmp.Compare(a.r.GetAppId(), b.r.GetAppId()),
-			strings.Compare(a.r.GetUpstream(), b.r.GetUpstream()),
-			slices.Compare(a.hosts, b.hosts),
-		)
-	})
-	kept := ok[:0]
-	for i, g := range ok {
-		if i > 0 && ok[i-1].r.GetName() == g.r.GetName() {
-			skipped = append(skipped, skip{g.r, "another route has the same name"})
-			continue
-		}
-		kept = append(kept, g)
+	if second {
+		// "<name>_http" does not always sort right after "<name>": '_'
+		// follows '-' and the digits but precedes the letters.
+		slices.SortFunc(routers, func(a, b router) int { return strings.Compare(a.key, b.key) })
 	}
 
-	// The part of a router after its rule, the same for every router.
-	var tail []byte
-	tail = append(tail, `,"service":`...)
-	var head []byte
-	head = append(head, '{')
-	if len(s.entryPoints) > 0 {
-		head = append(head, `"entryPoints":[`...)
-		for i, ep := range s.entryPoints {
-			if i > 0 {
-				head = append(head, ',')
-			}
-			head = appendString(head, ep)
-		}
-		head = append(head, "],"...)
+	// The parts of a router around its rule, the same for every router.
+	mainHead := routerHead(s.entryPoints, nil)
+	var mainTail []byte
+	if tls {
+		mainTail = appendString(append(mainTail, `,"tls":{"certResolver":`...), s.certResolver)
+		mainTail = append(mainTail, '}')
 	}
-	head = append(head, `"rule":"`...)
-	var tls []byte
-	if s.certResolver != "" {
-		tls = appendString(append(tls, `,"tls":{"certResolver":`...), s.certResolver)
-		tls = append(tls, '}')
+	var httpHead []byte
+	if second {
+		var mws []string
+		if s.http == HTTPRedirect {
+			mws = []string{RedirectMiddleware}
+		}
+		httpHead = routerHead(s.httpEntryPoints, mws)
 	}
 
-	size := 64
-	for _, g := range kept {
-		size += 2*len(g.r.GetName()) + len(head) + len(tail) + len(tls) + len(g.r.GetName()) + len(g.r.GetUpstream()) + 64
-		for _, h := range g.hosts {
+	size := 128
+	for _, r := range routers {
+		size += 2*len(r.key) + len(mainHead) + len(httpHead) + len(mainTail) + len(r.r.Upstream) + 96
+		for _, h := range r.r.Hosts {
 			size += len(h) + 12
 		}
 	}
 	b := make([]byte, 0, size)
-	b = append(b, `{"http":{"routers":{`...)
-	for i, g := range kept {
+	b = append(b, `{"http":{`...)
+	if second && s.http == HTTPRedirect {
+		b = append(b, `"middlewares":{`...)
+		b = appendString(b, RedirectMiddleware)
+		b = append(b, `:{"redirectScheme":{"permanent":true,"scheme":"https"}}},`...)
+	}
+	b = append(b, `"routers":{`...)
+	for i, r := range routers {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, g.r.GetName())
+		b = appendString(b, r.key)
 		b = append(b, ':')
-		b = append(b, head...)
-		for j, h := range g.hosts {
+		if r.kind == httpRouter {
+			b = append(b, httpHead...)
+		} else {
+			b = append(b, mainHead...)
+		}
+		for j, h := range r.r.Hosts {
 			if j > 0 {
 				b = append(b, " || "...)
 			}
@@ -293,24 +349,47 @@ func render(s *settings, routes []*pluginv1.Route) ([]byte, []skip) {
 			b = append(b, h...)
 			b = append(b, "`)"...)
 		}
-		b = append(b, '"')
-		b = append(b, tail...)
-		b = appendString(b, g.r.GetName())
-		b = append(b, tls...)
+		b = append(b, `","service":`...)
+		b = appendString(b, r.r.Name)
+		if r.kind == mainRouter {
+			b = append(b, mainTail...)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `},"services":{`...)
-	for i, g := range kept {
+	for i := range routes {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, g.r.GetName())
+		b = appendString(b, routes[i].Name)
 		b = append(b, `:{"loadBalancer":{"servers":[{"url":`...)
-		b = appendString(b, g.r.GetUpstream())
+		b = appendString(b, routes[i].Upstream)
 		b = append(b, "}]}}"...)
 	}
 	b = append(b, "}}}\n"...)
-	return b, skipped
+	return b
+}
+
+// routerHead is a router's JSON up to the opening quote of its rule:
+// entry points (if any), then middlewares (if any).
+func routerHead(entryPoints, middlewares []string) []byte {
+	head := []byte{'{'}
+	list := func(key string, items []string) {
+		if len(items) == 0 {
+			return
+		}
+		head = append(head, `"`+key+`":[`...)
+		for i, it := range items {
+			if i > 0 {
+				head = append(head, ',')
+			}
+			head = appendString(head, it)
+		}
+		head = append(head, "],"...)
+	}
+	list("entryPoints", entryPoints)
+	list("middlewares", middlewares)
+	return append(head, `"rule":"`...)
 }
 
 // appendString appends s as a JSON string. Everything render writes was
@@ -337,89 +416,4 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
-}
-
-// check validates a route: its name, every host and the upstream. It
-// returns the hosts without duplicates (first occurrence kept), or why the
-// route cannot be rendered.
-func check(r *pluginv1.Route) ([]string, string) {
-	if !validName(r.GetName()) {
-		return nil, "the name is not 1 to 63 characters a-z, 0-9 and '-' starting with a letter or digit"
-	}
-	if len(r.GetHosts()) == 0 {
-		return nil, "no hosts"
-	}
-	hosts := r.GetHosts()
-	for i, h := range hosts {
-		if err := hostname.Valid(h); err != nil {
-			reason := "invalid host"
-			var he *hostname.Error
-			if errors.As(err, &he) {
-				reason = he.Reason // never quotes the input
-			}
-			return nil, fmt.Sprintf("host %d: %s", i+1, reason)
-		}
-		if slices.Contains(hosts[:i], h) {
-			hosts = dedupe(hosts)
-		}
-	}
-	if reason := checkUpstream(r.GetUpstream()); reason != "" {
-		return nil, "upstream: " + reason
-	}
-	return hosts, ""
-}
-
-// dedupe returns hosts without repeats, first occurrences in order, as a
-// new slice once a repeat is found.
-func dedupe(hosts []string) []string {
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		if !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// validName reports whether n matches ^[a-z0-9][a-z0-9-]{0,62}$.
-func validName(n string) bool {
-	if len(n) == 0 || len(n) > 63 || n[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		if c := n[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// checkUpstream accepts exactly http://<host>:<port>: host a valid host
-// name or an IP address (IPv6 in brackets), port 1-65535 without leading
-// zeros, nothing else (no user info, path, query or fragment).
-func checkUpstream(raw string) string {
-	rest, ok := strings.CutPrefix(raw, "http://")
-	if !ok {
-		return "it does not start with http://"
-	}
-	host, port, err := net.SplitHostPort(rest)
-	if err != nil || host == "" || port == "" {
-		return `it is not of the form "http://host:port"`
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return "the port is not a number from 1 to 65535"
-	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if addr.Zone() != "" || addr.IsUnspecified() || addr.IsMulticast() {
-			return "the address cannot be dialled"
-		}
-	} else if hostname.Valid(host) != nil {
-		return "the host is not a valid host name or IP address"
-	}
-	// One spelling only: brackets exactly around an IPv6 address.
-	if rest != net.JoinHostPort(host, port) {
-		return `it is not of the form "http://host:port"`
-	}
-	return ""
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec/decode"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/route"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -97,7 +98,8 @@ func TestGolden(t *testing.T) {
 	}{
 		{name: "defaults", routes: smallTable()},
 		{name: "no-tls", config: "entry_points = [\"websecure\"]\ncert_resolver = \"\"", routes: smallTable()},
-		{name: "all-entry-points", config: "entry_points = []\ncert_resolver = \"le-dns\"", routes: smallTable()},
+		{name: "all-entry-points", config: "entry_points = []\ncert_resolver = \"le-dns\"\nhttp = \"none\"", routes: smallTable()},
+		{name: "http-serve", config: "entry_points = [\"websecure\"]\nhttp = \"serve\"\nhttp_entry_points = [\"web\", \"web-alt\"]", routes: smallTable()},
 		{name: "empty", routes: nil},
 	}
 	for _, tt := range tests {
@@ -134,8 +136,15 @@ func TestShape(t *testing.T) {
 	p, _ := newTestPlugin(t, "")
 	var cfg struct {
 		HTTP struct {
+			Middlewares map[string]struct {
+				RedirectScheme struct {
+					Scheme    string
+					Permanent bool
+				}
+			}
 			Routers map[string]struct {
 				EntryPoints []string
+				Middlewares []string
 				Rule        string
 				Service     string
 				TLS         *struct{ CertResolver string }
@@ -158,8 +167,18 @@ func TestShape(t *testing.T) {
 	if s := cfg.HTTP.Services["shop"].LoadBalancer.Servers; len(s) != 1 || s[0].URL != "http://10.8.0.2:8080" {
 		t.Errorf("servers = %+v", s)
 	}
-	if len(cfg.HTTP.Routers) != 4 || len(cfg.HTTP.Services) != 4 {
-		t.Errorf("%d routers, %d services; want 4 each (the bad route left out)", len(cfg.HTTP.Routers), len(cfg.HTTP.Services))
+	// A TLS router matches only TLS requests: plain HTTP on "web" gets its
+	// own router, which redirects.
+	h := cfg.HTTP.Routers["shop"+HTTPRouterSuffix]
+	if h.Rule != r.Rule || fmt.Sprint(h.EntryPoints) != "[web]" || h.Service != "shop" || h.TLS != nil ||
+		fmt.Sprint(h.Middlewares) != "["+RedirectMiddleware+"]" {
+		t.Errorf("plain-HTTP router = %+v", h)
+	}
+	if m := cfg.HTTP.Middlewares[RedirectMiddleware].RedirectScheme; m.Scheme != "https" || !m.Permanent {
+		t.Errorf("redirect middleware = %+v", m)
+	}
+	if len(cfg.HTTP.Routers) != 8 || len(cfg.HTTP.Services) != 4 {
+		t.Errorf("%d routers, %d services; want 8 and 4 (the bad route left out)", len(cfg.HTTP.Routers), len(cfg.HTTP.Services))
 	}
 }
 
@@ -282,10 +301,16 @@ func TestConfigure(t *testing.T) {
 		name, hcl, wantErr string
 		want               settings
 	}{
-		{name: "defaults", want: settings{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt"}},
-		{name: "custom", hcl: "entry_points = [\"https\"]\ncert_resolver = \"dns_cf\"", want: settings{entryPoints: []string{"https"}, certResolver: "dns_cf"}},
-		{name: "no tls", hcl: `cert_resolver = ""`, want: settings{entryPoints: []string{"web", "websecure"}}},
-		{name: "all entry points", hcl: `entry_points = []`, want: settings{entryPoints: []string{}, certResolver: "letsencrypt"}},
+		{name: "defaults", want: settings{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt", http: "redirect", httpEntryPoints: []string{"web"}}},
+		{name: "custom", hcl: "entry_points = [\"https\"]\ncert_resolver = \"dns_cf\"\nhttp = \"serve\"\nhttp_entry_points = [\"http\"]",
+			want: settings{entryPoints: []string{"https"}, certResolver: "dns_cf", http: "serve", httpEntryPoints: []string{"http"}}},
+		{name: "no tls", hcl: `cert_resolver = ""`, want: settings{entryPoints: []string{"web", "websecure"}, http: "redirect", httpEntryPoints: []string{"web"}}},
+		{name: "no tls needs no http entry point", hcl: "cert_resolver = \"\"\nhttp_entry_points = []", want: settings{entryPoints: []string{"web", "websecure"}, http: "redirect", httpEntryPoints: []string{}}},
+		{name: "all entry points", hcl: `entry_points = []`, want: settings{entryPoints: []string{}, certResolver: "letsencrypt", http: "redirect", httpEntryPoints: []string{"web"}}},
+		{name: "no plain http", hcl: "http = \"none\"\nhttp_entry_points = []", want: settings{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt", http: "none", httpEntryPoints: []string{}}},
+		{name: "bad http mode", hcl: `http = "upgrade"`, wantErr: `http = "upgrade": must be "redirect", "serve" or "none"`},
+		{name: "redirect without entry point", hcl: `http_entry_points = []`, wantErr: `http = "redirect" needs at least one of http_entry_points`},
+		{name: "bad http entry point", hcl: `http_entry_points = ["web;"]`, wantErr: `http_entry_points[0] = "web;"`},
 		{name: "bad entry point", hcl: `entry_points = ["web", "a b"]`, wantErr: `entry_points[1] = "a b"`},
 		{name: "duplicate entry point", hcl: `entry_points = ["web", "web"]`, wantErr: `"web" is listed twice`},
 		{name: "bad resolver", hcl: `cert_resolver = "le@file"`, wantErr: `cert_resolver = "le@file"`},
@@ -306,7 +331,8 @@ func TestConfigure(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := p.settings.Load()
-			if fmt.Sprintf("%q", got.entryPoints) != fmt.Sprintf("%q", tt.want.entryPoints) || got.certResolver != tt.want.certResolver {
+			if fmt.Sprintf("%q", got.entryPoints) != fmt.Sprintf("%q", tt.want.entryPoints) || got.certResolver != tt.want.certResolver ||
+				got.http != tt.want.http || fmt.Sprintf("%q", got.httpEntryPoints) != fmt.Sprintf("%q", tt.want.httpEntryPoints) {
 				t.Errorf("settings = %+v, want %+v", *got, tt.want)
 			}
 		})
@@ -360,7 +386,7 @@ func TestRender20000(t *testing.T) {
 	if err := json.Unmarshal(body, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.HTTP.Routers) != 20000 || len(cfg.HTTP.Services) != 20000 {
+	if len(cfg.HTTP.Routers) != 40000 || len(cfg.HTTP.Services) != 20000 {
 		t.Errorf("%d routers, %d services", len(cfg.HTTP.Routers), len(cfg.HTTP.Services))
 	}
 	if len(body) >= sdk.MaxMessageSize {
@@ -391,11 +417,19 @@ type (
 		HTTP refHTTP `json:"http"`
 	}
 	refHTTP struct {
-		Routers  map[string]refRouter  `json:"routers"`
-		Services map[string]refService `json:"services"`
+		Middlewares map[string]refMiddleware `json:"middlewares,omitempty"`
+		Routers     map[string]refRouter     `json:"routers"`
+		Services    map[string]refService    `json:"services"`
+	}
+	refMiddleware struct {
+		RedirectScheme struct {
+			Permanent bool   `json:"permanent"`
+			Scheme    string `json:"scheme"`
+		} `json:"redirectScheme"`
 	}
 	refRouter struct {
 		EntryPoints []string `json:"entryPoints,omitempty"`
+		Middlewares []string `json:"middlewares,omitempty"`
 		Rule        string   `json:"rule"`
 		Service     string   `json:"service"`
 		TLS         *refTLS  `json:"tls,omitempty"`
@@ -426,6 +460,16 @@ func referenceRender(t *testing.T, s *settings, routes []*pluginv1.Route) []byte
 		rt := refRouter{EntryPoints: s.entryPoints, Rule: strings.Join(rule, " || "), Service: r.GetName()}
 		if s.certResolver != "" {
 			rt.TLS = &refTLS{CertResolver: s.certResolver}
+			if s.http != HTTPNone {
+				hr := refRouter{EntryPoints: s.httpEntryPoints, Rule: rt.Rule, Service: r.GetName()}
+				if s.http == HTTPRedirect {
+					hr.Middlewares = []string{RedirectMiddleware}
+					var mw refMiddleware
+					mw.RedirectScheme.Permanent, mw.RedirectScheme.Scheme = true, "https"
+					cfg.HTTP.Middlewares = map[string]refMiddleware{RedirectMiddleware: mw}
+				}
+				cfg.HTTP.Routers[r.GetName()+HTTPRouterSuffix] = hr
+			}
 		}
 		cfg.HTTP.Routers[r.GetName()] = rt
 		var svc refService
@@ -446,15 +490,25 @@ func referenceRender(t *testing.T, s *settings, routes []*pluginv1.Route) []byte
 func TestMatchesEncodingJSON(t *testing.T) {
 	valid := smallTable()[:4]
 	for _, s := range []*settings{
-		{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt"},
-		{entryPoints: []string{"websecure"}},
-		{entryPoints: []string{}, certResolver: "le_dns-2"},
+		{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt", http: HTTPNone},
+		{entryPoints: []string{"websecure"}, certResolver: "letsencrypt", http: HTTPRedirect, httpEntryPoints: []string{"web"}},
+		{entryPoints: []string{"websecure"}, certResolver: "le", http: HTTPServe, httpEntryPoints: []string{"web", "web-2"}},
+		{entryPoints: []string{"websecure"}, http: HTTPRedirect, httpEntryPoints: []string{"web"}},
+		{entryPoints: []string{}, certResolver: "le_dns-2", http: HTTPNone},
 	} {
-		for _, routes := range [][]*pluginv1.Route{nil, valid, manyRoutes(2000)} {
-			got, skipped := render(s, routes)
+		// Names where "<name>_http" does not sort right after "<name>".
+		tricky := []*pluginv1.Route{
+			{AppId: 7, Name: "a", Hosts: []string{"a.example.com"}, Upstream: "http://10.0.0.1:80"},
+			{AppId: 8, Name: "a-b", Hosts: []string{"a-b.example.com"}, Upstream: "http://10.0.0.1:81"},
+			{AppId: 9, Name: "a0", Hosts: []string{"a0.example.com"}, Upstream: "http://10.0.0.1:82"},
+			{AppId: 10, Name: "ab", Hosts: []string{"ab.example.com"}, Upstream: "http://10.0.0.1:83"},
+		}
+		for _, routes := range [][]*pluginv1.Route{nil, valid, tricky, manyRoutes(2000)} {
+			checked, skipped := route.Prepare(routes)
 			if len(skipped) != 0 {
-				t.Fatalf("render skipped %v", skipped)
+				t.Fatalf("Prepare skipped %v", skipped)
 			}
+			got := render(s, checked)
 			if want := referenceRender(t, s, routes); !bytes.Equal(got, want) {
 				t.Errorf("settings %+v, %d routes: output differs from encoding/json:\n got: %.400s\nwant: %.400s", *s, len(routes), got, want)
 			}
