@@ -25,6 +25,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/pluginhost"
+	"github.com/wisehosting/wisehosting/core/proxy"
 	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
@@ -56,6 +57,7 @@ type Daemon struct {
 	// scheduler is nil when no scheduler plugin is declared.
 	scheduler *scheduler.Scheduler
 	jobs      *scheduler.Jobs
+	proxy     *proxy.Manager
 	listener  *store.Listener
 	http      *http.Server
 	ln        net.Listener
@@ -127,7 +129,7 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 		Logger:       log.Named("http"),
 		Registry:     d.registry,
 		MetricsToken: cfg.Server.MetricsToken.Value(),
-		QuietPaths:   []string{"/health", "/ready", "/v1/workers/ws"},
+		QuietPaths:   []string{"/health", "/ready", "/v1/workers/ws", "/v1/traefik/proxy-config", "/v1/traefik/config", "/v1/proxy/tls/ask"},
 		Ready:        d.db.Store.Pool().Ping,
 	})
 	if err != nil {
@@ -165,6 +167,9 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	}
 	d.hub.Register(d.api.Group())
 	if err := d.startScheduler(); err != nil {
+		return err
+	}
+	if err := d.startProxy(); err != nil {
 		return err
 	}
 	// Every subsystem has registered its channels: listen.
@@ -222,6 +227,43 @@ func (d *Daemon) startScheduler() error {
 	d.bg.Go(func() { _ = d.scheduler.Run(d.bgCtx) })
 	return nil
 }
+
+// startProxy runs the route-table manager over every proxy plugin and
+// mounts the proxy endpoints.
+func (d *Daemon) startProxy() error {
+	var targets []proxy.Target
+	for _, p := range d.plugins.Proxies() {
+		targets = append(targets, proxy.Target{Name: p.Name, Proxy: p.Proxy})
+	}
+	var err error
+	d.proxy, err = proxy.NewManager(proxy.Options{
+		Source:   d.db.Store,
+		Domain:   d.cfg.Platform.Domain,
+		Targets:  targets,
+		Listener: d.listener,
+		Logger:   d.log.Named("proxy"),
+		Registry: d.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if len(targets) > 0 && !d.cfg.Proxy.Token.IsSet() {
+		d.log.Warn("proxy.token is not set: the pull endpoints (/v1/traefik/proxy-config, /v1/proxy/<name>/config) refuse every request",
+			"hint", `proxy { token = env("WISEHOSTING_PROXY_TOKEN") }`)
+	}
+	(&api.ProxyRoutes{
+		Token:  d.cfg.Proxy.Token.Value(),
+		States: d.proxy,
+		Auth:   d.auth,
+		Store:  d.db.Store,
+	}).Register(d.api.Group())
+	d.bg.Go(func() { d.proxy.Run(d.bgCtx) })
+	return nil
+}
+
+// Proxy returns the route-table manager (the current generation and every
+// proxy plugin's rendering of it).
+func (d *Daemon) Proxy() *proxy.Manager { return d.proxy }
 
 // Hub returns the worker hub (job pushes, live app statistics, the log bus).
 func (d *Daemon) Hub() *hub.Hub { return d.hub }

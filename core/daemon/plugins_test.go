@@ -40,6 +40,9 @@ func serveTestPlugin(name string) int {
 			}
 			return resp, nil
 		}})
+	case "proxy/lister":
+		// The mock's default Render: one text line per route.
+		sdk.Serve(&mock.Proxy{})
 	default:
 		fmt.Fprintf(os.Stderr, "no test plugin %q\n", name)
 		return 1

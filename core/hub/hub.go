@@ -48,7 +48,6 @@ import (
 	"github.com/uptrace/bunrouter"
 
 	"github.com/wisehosting/wisehosting/core/api"
-	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk/wsproto"
@@ -397,22 +396,6 @@ func (h *Hub) current(workerID int64) *conn {
 	return h.conns[workerID]
 }
 
-// authFailures are the Authenticate errors that mean 401.
-var authFailures = []error{
-	workerauth.ErrNoCredential, workerauth.ErrUnknownKey, workerauth.ErrKeyRotated,
-	secrets.ErrTokenMalformed, secrets.ErrTokenTooLarge, secrets.ErrTokenAlgorithm, secrets.ErrTokenSignature,
-	secrets.ErrTokenClaims, secrets.ErrTokenExpired, secrets.ErrTokenNotYetValid, secrets.ErrTokenKid,
-}
-
-func isAuthFailure(err error) bool {
-	for _, e := range authFailures {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // handleUpgrade authenticates the bearer (a 401 JSON error before any
 // upgrade), brings an offline worker online, upgrades, registers the
 // connection (closing the worker's previous one) and replays its next
@@ -431,7 +414,7 @@ func (h *Hub) handleUpgrade(w http.ResponseWriter, req bunrouter.Request) error 
 	defer h.async.Done()
 	id, err := h.auth.Authenticate(req.Context(), api.Bearer(req.Request))
 	if err != nil {
-		if isAuthFailure(err) {
+		if workerauth.IsFailure(err) {
 			h.m.upgrades.WithLabelValues("unauthorized").Inc()
 			return api.ErrUnauthorized.WithCause(err)
 		}

@@ -98,7 +98,11 @@ type State struct {
 
 	hosts   map[string]struct{}
 	outputs map[string]*Output
+	targets []string
 }
+
+// HasTarget reports whether name is one of the manager's proxy plugins.
+func (s *State) HasTarget(name string) bool { return slices.Contains(s.targets, name) }
 
 // Routed reports whether host is one of the table's hosts.
 func (s *State) Routed(host string) bool {
@@ -128,6 +132,7 @@ type Manager struct {
 	state    atomic.Pointer[State]
 	wake     chan struct{}
 	appliers []*applier
+	names    []string // of the targets
 
 	mu      sync.Mutex // guards changed
 	changed chan struct{}
@@ -176,6 +181,7 @@ func NewManager(o Options) (*Manager, error) {
 		return nil, err
 	}
 	for _, t := range o.Targets {
+		m.names = append(m.names, t.Name)
 		if a, ok := t.Proxy.(sdk.ProxyApplier); ok {
 			m.appliers = append(m.appliers, &applier{name: t.Name, a: a, kick: make(chan struct{}, 1)})
 		}
@@ -301,7 +307,7 @@ func (m *Manager) refresh(ctx context.Context) (failed bool) {
 			gen = prev.Generation + 1
 		}
 		next = &State{Generation: gen, Routes: routes, Rejected: rejected, At: time.Now(),
-			hosts: make(map[string]struct{}, len(routes)*2), outputs: map[string]*Output{}}
+			hosts: make(map[string]struct{}, len(routes)*2), outputs: map[string]*Output{}, targets: m.names}
 		for _, r := range routes {
 			for _, h := range r.GetHosts() {
 				next.hosts[h] = struct{}{}

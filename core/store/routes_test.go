@@ -53,6 +53,45 @@ func TestListRoutes(t *testing.T) {
 	}
 }
 
+func TestListWorkerRoutes(t *testing.T) {
+	f := newFixture(t)
+	w2 := f.mustWorker(t, "w2", 1000, 1<<30)
+	run := func(name, runtime string, worker int64, port int, domains ...string) *store.App {
+		a := f.mustApp(t, f.user.ID, name)
+		f.exec(t, `UPDATE apps SET status = 'running', runtime = $2, worker_id = $3, port = $4 WHERE id = $1`, a.ID, runtime, worker, port)
+		for _, d := range domains {
+			f.exec(t, `INSERT INTO domains (app_id, user_id, hostname, verification_token, status, verified_at)
+				VALUES ($1, $2, $3, 't', 'verified', now())`, a.ID, f.user.ID, d)
+		}
+		return a
+	}
+	web := run("web-app1", "podman", f.worker.ID, 30001, "www.web.example", "web.example")
+	if err := f.s.SetAppEnvVar(f.ctx, web.ID, "PORT", "3000"); err != nil {
+		t.Fatal(err)
+	}
+	bin := run("bin-app1", "exec", f.worker.ID, 30002, "bin.example")
+	run("no-domain", "podman", f.worker.ID, 30003)
+	run("no-portx", "podman", f.worker.ID, 0, "noport.example")
+	run("elsewhere", "podman", w2.ID, 30004, "elsewhere.example")
+	pending := run("pending-d", "podman", f.worker.ID, 30005)
+	f.exec(t, `INSERT INTO domains (app_id, user_id, hostname, verification_token) VALUES ($1, $2, 'pending.example', 't')`, pending.ID, f.user.ID)
+
+	got, err := f.s.ListWorkerRoutes(f.ctx, f.worker.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.WorkerRouteRow{
+		{AppID: bin.ID, Name: "bin-app1", UUID: bin.UUID, Runtime: "exec", Port: 30002, Domains: []string{"bin.example"}},
+		{AppID: web.ID, Name: "web-app1", UUID: web.UUID, Runtime: "podman", Port: 30001, PortEnv: "3000", Domains: []string{"web.example", "www.web.example"}},
+	}
+	if !slices.EqualFunc(got, want, func(a, b store.WorkerRouteRow) bool {
+		return a.AppID == b.AppID && a.Name == b.Name && a.UUID == b.UUID && a.Runtime == b.Runtime &&
+			a.Port == b.Port && a.PortEnv == b.PortEnv && slices.Equal(a.Domains, b.Domains)
+	}) {
+		t.Fatalf("worker routes =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
 // Every change that can alter the route table notifies ChannelRoutes at
 // commit; unrelated updates do not.
 func TestRouteChangesNotify(t *testing.T) {

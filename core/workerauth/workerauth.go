@@ -62,6 +62,26 @@ func New(st Store, cipher *secrets.Cipher, jwt *secrets.JWTIssuer) *Authenticato
 	return &Authenticator{store: st, jwt: jwt, cipher: cipher}
 }
 
+// failures are the Authenticate errors that mean the credential is bad
+// (401), as opposed to the store or the cipher failing.
+var failures = []error{
+	ErrNoCredential, ErrUnknownKey, ErrKeyRotated,
+	secrets.ErrTokenMalformed, secrets.ErrTokenTooLarge, secrets.ErrTokenAlgorithm, secrets.ErrTokenSignature,
+	secrets.ErrTokenClaims, secrets.ErrTokenExpired, secrets.ErrTokenNotYetValid, secrets.ErrTokenKid,
+}
+
+// IsFailure reports whether an Authenticate or AuthenticateKey error means
+// the credential was refused (answer 401) rather than that checking it
+// failed (answer 500).
+func IsFailure(err error) bool {
+	for _, e := range failures {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticate accepts a JWT (three dot-separated segments) or a raw API key.
 func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (*Identity, error) {
 	if bearer == "" {
