@@ -24,7 +24,7 @@ PROTO_FILES                := $(shell find schema/proto -name '*.proto' | sort)
 
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build run validate test test-core test-rest test-sdk test-examples fuzz lint bench clean tools protoc proto
+.PHONY: all build run validate test test-core test-rest test-sdk test-examples fuzz lint bench clean tools protoc proto proxies
 
 all: build
 
@@ -43,7 +43,7 @@ run: build data/secret
 validate: build data/secret
 	./$(BIN) validate $(CONFIG)
 
-test: tools lint test-core test-rest test-sdk test-examples fuzz
+test: tools proxies lint test-core test-rest test-sdk test-examples fuzz
 
 # Core packages run with the race detector; every package that needs
 # Postgres starts its own throwaway cluster through core/embedpg.
@@ -96,6 +96,24 @@ protoc:
 	@command -v protoc >/dev/null 2>&1 || { \
 		echo "installing protobuf-compiler (Debian package)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null; }
+
+# Caddy and nginx from Debian's packages, for the tests against the real
+# proxies. Both packages would start a system service on :80: while they
+# install, a policy-rc.d refuses every service start (it is removed again
+# unless the machine had one already). The tests run each proxy on loopback
+# ports with its own configuration.
+proxies:
+	@missing=""; \
+	command -v caddy >/dev/null 2>&1 || missing="$$missing caddy"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing (Debian packages; their services are not started)"; \
+		made=""; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made=1; fi; \
+		rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || rc=$$?; \
+		if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+		exit $$rc; \
+	fi
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

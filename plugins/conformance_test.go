@@ -46,6 +46,19 @@ var conformance = map[string]struct{ good, bad []string }{
 		good: []string{``, `level = "debug"`},
 		bad:  []string{`level = "loud"`, `level = 3`, `url = "x"`},
 	},
+	"proxy/caddy": {
+		good: []string{``, "tls = \"internal\"\nhttp_listen = \"127.0.0.1:8080\"\nhttps_listen = \"127.0.0.1:8443\"",
+			"admin = \"http://10.0.0.5:2019\"\nemail = \"ops@example.com\"\non_demand_ask = \"http://127.0.0.1:8443/v1/proxy/tls/ask\"",
+			"tls = \"off\"\nhttp_listen = \":8080\""},
+		bad: []string{`tls = "on"`, `admin = "http://203.0.113.7:2019"`, `admin = "http://127.0.0.1:2019/config"`, `http_listen = "80"`,
+			"tls = \"off\"\non_demand_ask = \"http://127.0.0.1:8443/ask\"", `email = "not an email"`, `admin = ["http://127.0.0.1:2019"]`},
+	},
+	"proxy/nginx": {
+		good: []string{``, `listen = ["80", "[::]:80", "443 ssl http2"]`, "nginx = \"/usr/sbin/nginx\"\nprefix = \"/var/lib/edge\"\nconf = \"conf/nginx.conf\"",
+			"server_names_hash_bucket_size = 128\nserver_names_hash_max_size = 4096"},
+		bad: []string{`dir = "relative.d"`, `listen = ["80; include /etc/passwd"]`, `listen = ["80 default_server"]`, `reload_command = ["./reload.sh"]`,
+			`timeout = "1h"`, `server_names_hash_bucket_size = 100`, `listen = "80"`},
+	},
 	"proxy/traefik": {
 		good: []string{``, "entry_points = [\"websecure\"]\ncert_resolver = \"\"", "http = \"serve\"\nhttp_entry_points = [\"web\", \"alt\"]"},
 		bad:  []string{`entry_points = "web"`, `cert_resolver = ["x"]`, `tls = true`, `http = "upgrade"`, `http_entry_points = []`},

@@ -12,6 +12,8 @@ import (
 
 	alertslog "github.com/wisehosting/wisehosting/plugins/alerts/log"
 	"github.com/wisehosting/wisehosting/plugins/plans/static"
+	"github.com/wisehosting/wisehosting/plugins/proxy/caddy"
+	"github.com/wisehosting/wisehosting/plugins/proxy/nginx"
 	"github.com/wisehosting/wisehosting/plugins/proxy/traefik"
 	"github.com/wisehosting/wisehosting/plugins/scheduler/binpack"
 	"github.com/wisehosting/wisehosting/plugins/scheduler/leastloaded"
@@ -40,6 +42,8 @@ var builtins = map[key]func() sdk.Plugin{
 	{sdk.KindPlans, static.Name}:          func() sdk.Plugin { return static.New() },
 	{sdk.KindAlerts, alertslog.Name}:      func() sdk.Plugin { return alertslog.New() },
 	{sdk.KindProxy, traefik.Name}:         func() sdk.Plugin { return traefik.New() },
+	{sdk.KindProxy, nginx.Name}:           func() sdk.Plugin { return nginx.New() },
+	{sdk.KindProxy, caddy.Name}:           func() sdk.Plugin { return caddy.New() },
 }
 
 // Lookup returns a fresh, unconfigured instance of the built-in plugin of

@@ -77,6 +77,8 @@ func TestList(t *testing.T) {
 	want := []Builtin{
 		{Kind: "alerts", Name: "log"},
 		{Kind: "plans", Name: "static"},
+		{Kind: "proxy", Name: "caddy"},
+		{Kind: "proxy", Name: "nginx"},
 		{Kind: "proxy", Name: "traefik"},
 		{Kind: "scheduler", Name: "binpack"},
 		{Kind: "scheduler", Name: "least-loaded"},
