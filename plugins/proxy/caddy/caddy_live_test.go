@@ -2,18 +2,17 @@
 
 package caddy
 
-// The live tests run the real Caddy (2.6 or later, from PATH) against the
-// plugin: Caddy listens on 127.0.0.1 only, keeps every file under the
-// test's temporary directory, and never reaches another machine (TLS is off
-// or from Caddy's internal CA; any HTTP it would send elsewhere goes to a
-// dead proxy on 127.0.0.1). They are left out with -short.
+// The live tests run the real Caddy (2.6 or later, from PATH, started by
+// caddytest) against the plugin: Caddy listens on 127.0.0.1 only, keeps
+// every file under the test's temporary directory, and never reaches
+// another machine (TLS is off or from Caddy's internal CA; any HTTP it would
+// send elsewhere goes to a dead proxy on 127.0.0.1). They are left out with
+// -short.
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,170 +21,41 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wisehosting/wisehosting/plugins/proxy/caddy/caddytest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
 // liveTimeout bounds every wait for Caddy.
 const liveTimeout = 20 * time.Second
 
+// startCaddy starts Caddy through caddytest (its admin API only, on a free
+// 127.0.0.1 port; stopped, its whole process group, when the test ends),
+// skipping the test under -short.
+func startCaddy(t *testing.T) *caddytest.Caddy {
+	t.Helper()
+	skipShort(t)
+	return caddytest.Start(t)
+}
+
 // caddyBinary returns the path of the caddy binary, failing the test when
 // there is none: the live tests are part of the suite, not optional.
 func caddyBinary(t *testing.T) string {
 	t.Helper()
+	skipShort(t)
+	return caddytest.Find(t)
+}
+
+// skipShort leaves a live test out under go test -short.
+func skipShort(t *testing.T) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the real Caddy")
 	}
-	path, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Fatalf("the live tests need the caddy binary (Caddy 2.6 or later) in PATH: %v\n"+
-			"install it with `apt-get install caddy` (Debian, Ubuntu) or `make proxies`, or run go test -short to leave the live tests out", err)
-	}
-	return path
-}
-
-// isolatedEnv is the environment Caddy runs in: home, data and config
-// directories under dir, and a dead HTTP proxy so that nothing Caddy might
-// send off this machine over HTTP gets anywhere (Go never proxies loopback
-// addresses, so upstreams and the ask endpoint on 127.0.0.1 are unaffected).
-func isolatedEnv(dir string) []string {
-	return []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + dir,
-		"XDG_DATA_HOME=" + filepath.Join(dir, "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"HTTP_PROXY=http://127.0.0.1:9",
-		"HTTPS_PROXY=http://127.0.0.1:9",
-		"http_proxy=http://127.0.0.1:9",
-		"https_proxy=http://127.0.0.1:9",
-	}
-}
-
-// liveCaddy is a running Caddy.
-type liveCaddy struct {
-	admin string // host:port of the admin API
-	dir   string // HOME; XDG_DATA_HOME is dir/data
-	log   string // Caddy's output
-}
-
-// freePort returns a TCP port on 127.0.0.1 nothing listens on (now).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startCaddy runs `caddy run` with a configuration of just an admin API on
-// a free 127.0.0.1 port, waits until the API answers, and stops Caddy (its
-// whole process group) when the test ends.
-func startCaddy(t *testing.T) *liveCaddy {
-	t.Helper()
-	bin := caddyBinary(t)
-	c := &liveCaddy{admin: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
-	c.log = filepath.Join(c.dir, "caddy.log")
-	initial := filepath.Join(c.dir, "initial.json")
-	if err := os.WriteFile(initial, []byte(`{"admin":{"listen":"`+c.admin+`"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(c.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "--config", initial)
-	cmd.Dir = c.dir
-	cmd.Env = isolatedEnv(c.dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, killed with the test binary if that dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("starting caddy: %v", err)
-	}
-	pgid := cmd.Process.Pid
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("caddy did not stop within 10s of SIGTERM; killing it")
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-exited
-		}
-		// Nothing of the process group is left.
-		if err := syscall.Kill(-pgid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("a process of caddy's group %d is still there (kill 0: %v)", pgid, err)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			c.dumpLog(t)
-		}
-	})
-
-	deadline := time.Now().Add(liveTimeout)
-	for {
-		select {
-		case <-exited:
-			c.dumpLog(t)
-			t.Fatalf("caddy exited before its admin API answered")
-		default:
-		}
-		if c.adminUp() == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			c.dumpLog(t)
-			t.Fatalf("caddy's admin API at %s did not answer within %v", c.admin, liveTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// dumpLog writes the end of Caddy's output to the test log.
-func (c *liveCaddy) dumpLog(t *testing.T) {
-	t.Helper()
-	b, _ := os.ReadFile(c.log)
-	if len(b) > 16<<10 {
-		b = b[len(b)-16<<10:]
-	}
-	t.Logf("caddy output (end):\n%s", b)
-}
-
-// adminUp checks that the admin API answers GET /config/ on its address
-// and keeps itself there.
-func (c *liveCaddy) adminUp() error {
-	resp, err := plainClient.Get("http://" + c.admin + "/config/")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /config/: %s: %s", resp.Status, body)
-	}
-	var cfg struct{ Admin struct{ Listen string } }
-	if err := json.Unmarshal(body, &cfg); err != nil {
-		return fmt.Errorf("GET /config/: %v: %s", err, body)
-	}
-	if cfg.Admin.Listen != c.admin {
-		return fmt.Errorf("the running configuration has the admin API on %q, not %q", cfg.Admin.Listen, c.admin)
-	}
-	return nil
 }
 
 // plainClient talks to Caddy directly: no proxy, no redirects followed, a
@@ -288,9 +158,9 @@ const (
 
 func TestLiveCaddyHTTP(t *testing.T) {
 	c := startCaddy(t)
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	httpAddr := caddytest.FreeAddr(t)
 	base := "http://" + httpAddr
-	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", "http://"+c.admin, httpAddr))
+	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", c.Admin, httpAddr))
 	shopURL, shopBody := startApp(t, "shop-marker")
 	blogURL, blogBody := startApp(t, "blog-marker")
 	shop := &pluginv1.Route{AppId: 1, Name: "shop", Hosts: []string{shopHost, "www.shop.example.test"}, Upstream: shopURL}
@@ -302,13 +172,20 @@ func TestLiveCaddyHTTP(t *testing.T) {
 	eventually(t, "second host", wants(plainClient, base, "www.shop.example.test", "/x?y=1", 200, shopBody("www.shop.example.test")))
 	eventually(t, "blog live", wants(plainClient, base, blogHost, "/", 200, blogBody(blogHost)))
 	eventually(t, "unknown host 404", wants(plainClient, base, "nobody.apps.example.test", "/", 404, ""))
-	if err := c.adminUp(); err != nil {
+	// caddytest's own request sees the same.
+	if code, body, err := c.Get(httpAddr, shopHost); err != nil || code != http.StatusOK || body != shopBody(shopHost) {
+		t.Errorf("caddytest Get %s = %d %q %v, want 200 %q", shopHost, code, body, err, shopBody(shopHost))
+	}
+	if code, _, err := c.Get(httpAddr, "nobody.apps.example.test"); err != nil || code != http.StatusNotFound {
+		t.Errorf("caddytest Get of an unknown host = %d %v, want 404", code, err)
+	}
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after the first apply: %v", err)
 	}
 
 	// Applying again (the same table) keeps everything up.
 	applyLive(t, p, 2, shop, blog)
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after the second apply: %v", err)
 	}
 	eventually(t, "shop still live", wants(plainClient, base, shopHost, "/", 200, shopBody(shopHost)))
@@ -318,7 +195,7 @@ func TestLiveCaddyHTTP(t *testing.T) {
 	gone := eventually(t, "shop gone", wants(plainClient, base, shopHost, "/", 404, ""))
 	t.Logf("route gone %v after Apply returned", gone)
 	eventually(t, "blog still live", wants(plainClient, base, blogHost, "/", 200, blogBody(blogHost)))
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after the third apply: %v", err)
 	}
 
@@ -330,18 +207,18 @@ func TestLiveCaddyHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	bad, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", "http://"+c.admin, taken.Addr().String()))
+	bad, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", c.Admin, taken.Addr().String()))
 	_, err = bad.Apply(context.Background(), &pluginv1.ApplyRequest{Routes: []*pluginv1.Route{shop}, Generation: 4})
 	if err == nil {
 		t.Fatal("Apply with a taken port succeeded")
 	}
-	for _, want := range []string{"caddy: apply:", c.admin + "/load", "400 Bad Request", "address already in use"} {
+	for _, want := range []string{"caddy: apply:", c.Admin + "/load", "400 Bad Request", "address already in use"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
 	t.Logf("rejected: %v", err)
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after a rejected load: %v", err)
 	}
 	eventually(t, "previous config kept", wants(plainClient, base, blogHost, "/", 200, blogBody(blogHost)))
@@ -367,9 +244,9 @@ func tlsClient(roots *x509.CertPool, addr, host string) *http.Client {
 }
 
 // localRoot waits for the root certificate of Caddy's local CA.
-func (c *liveCaddy) localRoot(t *testing.T) *x509.CertPool {
+func localRoot(t *testing.T, c *caddytest.Caddy) *x509.CertPool {
 	t.Helper()
-	path := filepath.Join(c.dir, "data", "caddy", "pki", "authorities", "local", "root.crt")
+	path := c.RootCA()
 	roots := x509.NewCertPool()
 	eventually(t, "local CA root", func() string {
 		pem, err := os.ReadFile(path)
@@ -386,15 +263,15 @@ func (c *liveCaddy) localRoot(t *testing.T) *x509.CertPool {
 
 func TestLiveCaddyInternalTLS(t *testing.T) {
 	c := startCaddy(t)
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	httpsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	httpAddr := caddytest.FreeAddr(t)
+	httpsAddr := caddytest.FreeAddr(t)
 	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"internal\"\nhttp_listen = %q\nhttps_listen = %q",
-		"http://"+c.admin, httpAddr, httpsAddr))
+		c.Admin, httpAddr, httpsAddr))
 	shopURL, shopBody := startApp(t, "shop-marker")
 	shop := &pluginv1.Route{AppId: 1, Name: "shop", Hosts: []string{shopHost}, Upstream: shopURL}
 
 	applyLive(t, p, 1, shop)
-	roots := c.localRoot(t)
+	roots := localRoot(t, c)
 	secure := tlsClient(roots, httpsAddr, shopHost)
 	base := "https://" + shopHost
 	live := eventually(t, "shop live over HTTPS", wants(secure, base, shopHost, "/", 200, shopBody(shopHost)))
@@ -412,13 +289,17 @@ func TestLiveCaddyInternalTLS(t *testing.T) {
 		return ""
 	})
 	eventually(t, "unknown host 404 over HTTP", wants(plainClient, plain, "nobody.apps.example.test", "/", 404, ""))
+	// caddytest's Get returns the redirect rather than following it.
+	if code, _, err := c.Get(httpAddr, shopHost); err != nil || code != http.StatusPermanentRedirect {
+		t.Errorf("caddytest Get %s over HTTP = %d %v, want 308", shopHost, code, err)
+	}
 	// An unknown host over HTTPS gets no certificate.
 	if a := get(tlsClient(roots, httpsAddr, "nobody.apps.example.test"), "https://nobody.apps.example.test", "nobody.apps.example.test", "/"); a.err == nil && a.status != 404 {
 		t.Errorf("unknown host over HTTPS: %v", a)
 	}
 
 	applyLive(t, p, 2, shop)
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after the second apply: %v", err)
 	}
 
@@ -432,7 +313,7 @@ func TestLiveCaddyInternalTLS(t *testing.T) {
 		}
 		return ""
 	})
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatalf("admin API after the third apply: %v", err)
 	}
 }
@@ -471,16 +352,16 @@ func TestLiveCaddyOnDemandTLS(t *testing.T) {
 	ask := &askServer{allow: map[string]bool{shopHost: true}}
 	askSrv := httptest.NewServer(ask)
 	t.Cleanup(askSrv.Close)
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	httpsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	httpAddr := caddytest.FreeAddr(t)
+	httpsAddr := caddytest.FreeAddr(t)
 	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"internal\"\nhttp_listen = %q\nhttps_listen = %q\non_demand_ask = %q",
-		"http://"+c.admin, httpAddr, httpsAddr, askSrv.URL+"/v1/proxy/tls/ask"))
+		c.Admin, httpAddr, httpsAddr, askSrv.URL+"/v1/proxy/tls/ask"))
 	shopURL, shopBody := startApp(t, "shop-marker")
 	blogURL, _ := startApp(t, "blog-marker")
 	applyLive(t, p, 1,
 		&pluginv1.Route{AppId: 1, Name: "shop", Hosts: []string{shopHost}, Upstream: shopURL},
 		&pluginv1.Route{AppId: 2, Name: "blog", Hosts: []string{blogHost}, Upstream: blogURL})
-	roots := c.localRoot(t)
+	roots := localRoot(t, c)
 
 	// The certificate is obtained at the first handshake, once the ask
 	// endpoint agrees.
@@ -514,7 +395,7 @@ func TestLiveCaddyValidatesGolden(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), liveTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, "validate", "--config", abs)
-			cmd.Dir, cmd.Env = dir, isolatedEnv(dir)
+			cmd.Dir, cmd.Env = dir, caddytest.Env(dir)
 			out, err := cmd.CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "Valid configuration") {
 				t.Errorf("caddy validate %s: %v\n%s", f, err, out)
@@ -526,8 +407,8 @@ func TestLiveCaddyValidatesGolden(t *testing.T) {
 // A 20,000-route table loads well within ApplyTimeout.
 func TestLiveCaddy20000(t *testing.T) {
 	c := startCaddy(t)
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", "http://"+c.admin, httpAddr))
+	httpAddr := caddytest.FreeAddr(t)
+	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", c.Admin, httpAddr))
 	appURL, appBody := startApp(t, "app-marker")
 	routes := manyRoutes(20000)
 	routes[12345].Upstream = appURL
@@ -542,7 +423,7 @@ func TestLiveCaddy20000(t *testing.T) {
 		}
 	}
 	eventually(t, "route live", wants(plainClient, "http://"+httpAddr, host, "/", 200, appBody(host)))
-	if err := c.adminUp(); err != nil {
+	if err := c.AdminUp(); err != nil {
 		t.Fatal(err)
 	}
 }

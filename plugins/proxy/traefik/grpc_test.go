@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
@@ -37,4 +39,21 @@ func TestRender20000OverGRPC(t *testing.T) {
 		t.Fatal("the gRPC render differs from the in-process one")
 	}
 	t.Logf("20,000 routes over gRPC: %.1f MiB", float64(len(resp.GetBody()))/(1<<20))
+}
+
+// BenchmarkRender10000OverGRPC is the render the core asks for at 10,000
+// apps, through the sdk's gRPC options (what `make bench` measures against
+// a plugin subprocess).
+func BenchmarkRender10000OverGRPC(b *testing.B) {
+	c := plugintest.Connect(b, newWithLogger(hclog.NewNullLogger()))
+	ctx := context.Background()
+	if err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: []byte("{}")}); err != nil {
+		b.Fatal(err)
+	}
+	in := &pluginv1.RenderRequest{Routes: manyRoutes(10000), Generation: 1}
+	for b.Loop() {
+		if _, err := c.(sdk.Proxy).Render(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

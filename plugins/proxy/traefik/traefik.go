@@ -313,12 +313,22 @@ func render(s *settings, routes []route.Checked) []byte {
 		httpHead = routerHead(s.httpEntryPoints, mws)
 	}
 
-	size := 128
+	// The size (to a few bytes) when nothing needs escaping (validated names, hosts
+	// and upstreams never do): one allocation, no growth.
+	size := len(`{"http":{"middlewares":{`) + len(RedirectMiddleware) + len(`"":{"redirectScheme":{"permanent":true,"scheme":"https"}}},`) +
+		len(`"routers":{},"services":{}}}`) + 1
 	for _, r := range routers {
-		size += 2*len(r.key) + len(mainHead) + len(httpHead) + len(mainTail) + len(r.r.Upstream) + 96
-		for _, h := range r.r.Hosts {
-			size += len(h) + 12
+		// Each host but the first carries its " || ".
+		size += len(r.key) + 4 + len(`","service":`) + len(r.r.Name) + 3 + len(mainHead) + len(mainTail) - len(" || ")
+		if r.kind == httpRouter {
+			size += len(httpHead) - len(mainHead) - len(mainTail)
 		}
+		for _, h := range r.r.Hosts {
+			size += len(h) + len("Host(``) || ")
+		}
+	}
+	for i := range routes {
+		size += len(routes[i].Name) + len(routes[i].Upstream) + len(`"":{"loadBalancer":{"servers":[{"url":""}]}},`)
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"http":{`...)

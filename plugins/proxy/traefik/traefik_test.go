@@ -524,3 +524,15 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+// render sizes its buffer exactly: the output never grows it, and the
+// estimate is never more than a few bytes over.
+func TestRenderSizeEstimate(t *testing.T) {
+	for _, s := range []*settings{defaultSettings(), {entryPoints: []string{"websecure"}, http: HTTPNone}} {
+		checked, _ := route.Prepare(manyRoutes(300))
+		b := render(s, checked)
+		if cap(b) < len(b) || cap(b)-len(b) > 256 {
+			t.Errorf("settings %+v: %d bytes in a buffer of %d", *s, len(b), cap(b))
+		}
+	}
+}
