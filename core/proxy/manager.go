@@ -314,19 +314,24 @@ func (m *Manager) refresh(ctx context.Context) (failed bool) {
 			}
 		}
 		if prev != nil {
-			next.outputs = prev.outputs // render copies before it writes
+			next.outputs = prev.outputs // shared, never modified
 		}
 		m.logRejected(prev, rejected)
 		m.log.Debug("route table changed", "generation", next.Generation, "routes", len(routes),
 			"rejected", len(rejected), "read_took", time.Since(start))
+		// The pushing plugins start on the new table at once; the pull
+		// endpoints keep serving the previous renderings until the new
+		// ones are done.
+		m.publish(next)
 	case m.stale(prev):
-		c := *prev
-		next = &c
+		next = prev
 	default:
 		return false
 	}
-	failed = m.render(ctx, next)
-	m.publish(next)
+	outputs, failed := m.render(ctx, next)
+	done := *next
+	done.outputs = outputs
+	m.publish(&done)
 	return failed
 }
 
@@ -341,10 +346,10 @@ func (m *Manager) stale(s *State) bool {
 }
 
 // render renders s for every plugin whose output is older than s, in
-// parallel, and gives s a new outputs map (the old one may be shared with
-// a published State, which is never modified). It reports whether a
-// render failed.
-func (m *Manager) render(ctx context.Context, s *State) (failed bool) {
+// parallel, and returns the outputs with the new renderings in a new map
+// (s.outputs belongs to a published State, which is never modified). It
+// reports whether a render failed.
+func (m *Manager) render(ctx context.Context, s *State) (_ map[string]*Output, failed bool) {
 	type result struct {
 		name string
 		out  *Output
@@ -396,8 +401,7 @@ func (m *Manager) render(ctx context.Context, s *State) (failed bool) {
 		}
 		outputs[r.name] = r.out
 	}
-	s.outputs = outputs
-	return failed
+	return outputs, failed
 }
 
 // publish makes s the current state, updates the gauges and wakes the

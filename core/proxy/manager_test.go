@@ -143,6 +143,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// settled reports whether generation gen is applied to "push" and both
+// plugins' outputs render it.
+func settled(m *proxy.Manager, gen uint64) bool {
+	s := m.State()
+	if s == nil || s.Generation != gen || m.Applied("push") != gen {
+		return false
+	}
+	for _, name := range []string{"pull", "push"} {
+		if o, ok := s.Output(name); !ok || o.Generation != gen {
+			return false
+		}
+	}
+	return true
+}
+
 func generation(m *proxy.Manager) uint64 {
 	if s := m.State(); s != nil {
 		return s.Generation
@@ -152,7 +167,7 @@ func generation(m *proxy.Manager) uint64 {
 
 func TestManagerRendersOncePerGeneration(t *testing.T) {
 	h := start(t, []store.RouteRow{row(1, "shop", 3000)})
-	waitFor(t, "generation 1 applied", func() bool { return h.m.Applied("push") == 1 })
+	waitFor(t, "generation 1 applied and rendered", func() bool { return settled(h.m, 1) })
 	s := h.m.State()
 	out, ok := s.Output("pull")
 	if !ok || string(out.Body) != "shop [shop.apps.example.com] http://10.0.0.1:3000\n" || out.Generation != 1 {
@@ -187,7 +202,7 @@ func TestManagerRendersOncePerGeneration(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	<-changed
-	waitFor(t, "generation 2 applied", func() bool { return h.m.Applied("push") == 2 })
+	waitFor(t, "generation 2 applied and rendered", func() bool { return settled(h.m, 2) })
 	time.Sleep(100 * time.Millisecond)
 	if g := generation(h.m); g != 2 {
 		t.Fatalf("generation %d after one burst", g)
@@ -330,4 +345,26 @@ func metricOf(t *testing.T, reg *prometheus.Registry, name string, labels ...str
 	}
 	t.Fatalf("no metric %s%v", name, labels)
 	return nil
+}
+
+// A pushing plugin gets a new table without waiting for the renders of
+// the pull endpoints, which keep serving the previous rendering meanwhile.
+func TestManagerAppliesBeforeSlowRenders(t *testing.T) {
+	h := start(t, []store.RouteRow{row(1, "shop", 3000)})
+	waitFor(t, "generation 1", func() bool { return settled(h.m, 1) })
+	release := make(chan struct{})
+	render := h.pull.RenderFunc
+	// The manager is idle (settled, polling hourly): no render runs now.
+	h.pull.RenderFunc = func(ctx context.Context, req *pluginv1.RenderRequest) (*pluginv1.RenderResponse, error) {
+		<-release
+		return render(ctx, req)
+	}
+	h.src.set([]store.RouteRow{row(1, "shop", 3000), row(2, "blog", 3001)}, nil)
+	h.m.Wake()
+	waitFor(t, "generation 2 applied while the render is stuck", func() bool { return h.m.Applied("push") == 2 })
+	if out, _ := h.m.State().Output("pull"); out.Generation != 1 {
+		t.Errorf("the pull output is of generation %d before its render finished", out.Generation)
+	}
+	close(release)
+	waitFor(t, "generation 2 rendered", func() bool { return settled(h.m, 2) })
 }
