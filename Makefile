@@ -87,7 +87,7 @@ lint:
 	@$(GO) mod tidy -diff && (cd sdk && $(GO) mod tidy -diff) && (cd examples/third-party-sink && $(GO) mod tidy -diff) \
 		|| { echo "go.mod/go.sum are not tidy: run go mod tidy in that module"; exit 1; }
 
-bench: build
+bench: build proxies
 	./$(BIN) bench
 
 # protoc comes from Debian's protobuf-compiler; the Go generators from the

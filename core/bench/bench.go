@@ -53,6 +53,7 @@ func Sections() []Section {
 		{Name: "hub-idle", Run: hubIdle},
 		{Name: "hub-envelopes", Run: hubEnvelopes},
 		{Name: "hub-logs", Run: hubLogs},
+		{Name: "proxy", Run: proxySection},
 	}
 }
 

@@ -38,6 +38,8 @@ type hubCore struct {
 	cancel context.CancelFunc
 	served chan error
 	user   *store.User
+	// stopped is set by stop (which the benchmark's goroutine alone calls).
+	stopped bool
 }
 
 // coreOptions shape a benchmark core.
@@ -48,6 +50,8 @@ type coreOptions struct {
 	// scheduler declares the built-in least-loaded scheduler plugin, so
 	// the daemon runs its placement loop.
 	scheduler bool
+	// extra is appended to the configuration (e.g. proxy plugin blocks).
+	extra string
 }
 
 // startCore starts a core.
@@ -90,7 +94,7 @@ worker {
 logging {
   level = "warn"
 }
-%s`, dir, benchSecret, tlsAttrs, cs, schedulerBlock(o.scheduler))
+%s%s`, dir, benchSecret, tlsAttrs, cs, schedulerBlock(o.scheduler), o.extra)
 	cfg, diags := config.Parse([]byte(src), filepath.Join(dir, "bench.hcl"), config.Options{})
 	if diags.HasErrors() {
 		os.RemoveAll(dir)
@@ -134,8 +138,12 @@ plugin "scheduler" "least-loaded" {}
 `
 }
 
-// stop shuts the core down.
+// stop shuts the core down; later calls do nothing.
 func (c *hubCore) stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
 	c.cancel()
 	<-c.served
 	os.RemoveAll(c.dir)

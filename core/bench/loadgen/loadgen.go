@@ -111,8 +111,12 @@ func ParseWorkers(r io.Reader) ([]Worker, error) {
 	return out, nil
 }
 
-// Main is `wisehosting bench loadgen`: it parses args, then Runs.
+// Main is `wisehosting bench loadgen`: it parses args, then Runs; `bench
+// loadgen get …` is GetMain instead.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "get" {
+		return GetMain(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bench loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var s Spec
