@@ -10,9 +10,11 @@ FUZZ_TARGETS := \
 	./core/secrets:FuzzVerifyJWT \
 	./core/secrets:FuzzDecrypt \
 	./core/proxy:FuzzBuild \
+	./plugins/proxy/traefik:FuzzRender \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \
+	./sdk/route:FuzzPrepare \
 	./sdk/wsproto:FuzzDecode \
 	./sdk/wsproto:FuzzDecodePayload
 
