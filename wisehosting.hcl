@@ -31,4 +31,12 @@ scheduler {
 plugin "scheduler" "least-loaded" {}       # weights { cpu = 0.4  memory = 0.4  apps = 0.2 }
 plugin "plans" "static" {}                 # no plan blocks: the free/pro/business table
 plugin "alerts" "log" {}                   # every event to the core log, level "info"
-plugin "proxy" "traefik" {}                # entry_points = ["web", "websecure"], cert_resolver = "letsencrypt"
+plugin "proxy" "traefik" {}                # entry_points = ["web", "websecure"], cert_resolver = "letsencrypt",
+                                           # http = "redirect", http_entry_points = ["web"]
+
+# Traefik polls GET /v1/traefik/proxy-config with this bearer token; without
+# one the endpoint refuses every request (the log says so at start). Caddy
+# and nginx stacks: examples/caddy, examples/nginx.
+# proxy {
+#   token = env("WISEHOSTING_PROXY_TOKEN")
+# }

@@ -221,7 +221,7 @@ func TestManagerRendersOncePerGeneration(t *testing.T) {
 
 func TestManagerKeepsLastGoodOutputAndRetries(t *testing.T) {
 	h := start(t, []store.RouteRow{row(1, "shop", 3000)})
-	waitFor(t, "generation 1", func() bool { return generation(h.m) == 1 })
+	waitFor(t, "generation 1 rendered", func() bool { return settled(h.m, 1) })
 	first, _ := h.m.State().Output("pull")
 
 	h.pull.failRender.Store(true)
