@@ -57,7 +57,14 @@ plugin "proxy" "traefik" {}
 		return nil, err
 	}
 	m := c.d.Proxy()
-	if err := waitFor(ctx, time.Minute, func() bool { s := m.State(); return s != nil && len(s.Routes) == apps }); err != nil {
+	if err := waitFor(ctx, time.Minute, func() bool {
+		s := m.State()
+		if s == nil || len(s.Routes) != apps {
+			return false
+		}
+		o, ok := s.Output("traefik")
+		return ok && o.Generation == s.Generation
+	}); err != nil {
 		return nil, fmt.Errorf("proxy: the route table never reached %d routes: %w", apps, err)
 	}
 	traefik, err := c.d.Plugins().Proxy("traefik")
