@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/core/testutil"
+	"github.com/wisehosting/wisehosting/plugins"
 )
 
 // defaultStack is the repository's wisehosting.hcl.
@@ -180,8 +181,13 @@ func TestPluginsList(t *testing.T) {
 	}
 
 	res = runBinary(t, nil, "plugins", "list", "-builtin")
-	if res.code != 0 || strings.Count(res.stdout, "\n") != 6 || !strings.Contains(res.stdout, `plugin "proxy" "traefik"`) {
-		t.Errorf("plugins list -builtin: want the 6 built-ins, got:\n%s", res)
+	if res.code != 0 || strings.Count(res.stdout, "\n") != len(plugins.List()) {
+		t.Errorf("plugins list -builtin: want the %d built-ins, got:\n%s", len(plugins.List()), res)
+	}
+	for _, b := range plugins.List() {
+		if !strings.Contains(res.stdout, fmt.Sprintf("plugin %q %q", b.Kind, b.Name)) {
+			t.Errorf("plugins list -builtin lacks %s/%s:\n%s", b.Kind, b.Name, res)
+		}
 	}
 
 	bad, _ := stageSource(t, withTraefikConfig(t, `    entry_points = "web"`))
