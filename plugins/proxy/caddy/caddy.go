@@ -3,12 +3,20 @@
 // Caddy's admin API with POST /load (Apply, capability "proxy.apply"), so
 // Caddy runs with no configuration of its own beyond its admin address.
 //
-// Each route becomes one route of Caddy's HTTP app, in name order, followed
-// by a catch-all that answers 404 so that unknown hosts get no empty 200:
+// All apps share one route of Caddy's HTTP app: a host matcher with every
+// routed host (in route-name order), a map from the request's host to its
+// upstream, and one reverse_proxy that dials it; then a catch-all answers
+// 404, so that unknown hosts get no empty 200:
 //
-//	{"match":[{"host":["shop.apps.example.com","shop.example.org"]}],
-//	 "handle":[{"handler":"reverse_proxy","upstreams":[{"dial":"10.8.0.2:8080"}]}],
+//	{"match":[{"host":["blog.apps.example.com","shop.apps.example.com","shop.example.org"]}],
+//	 "handle":[{"handler":"map","source":"{http.request.host}","destinations":["{wisehosting_upstream}"],
+//	            "mappings":[{"input":"blog.apps.example.com","outputs":["10.8.0.3:3000"]},
+//	                        {"input":"shop.apps.example.com","outputs":["10.8.0.2:8080"]}, …]},
+//	           {"handler":"reverse_proxy","upstreams":[{"dial":"{wisehosting_upstream}"}]}],
 //	 "terminal":true}
+//
+// (Caddy binary-searches a long host list; one route per app would be
+// tried app by app on every request. See render.)
 //
 // The configuration always carries an admin section keeping the admin API
 // on the configured address: POST /load replaces the whole configuration,
@@ -470,9 +478,19 @@ type (
 		Host []string `json:"host"`
 	}
 	handler struct {
-		Handler    string     `json:"handler"`
-		Upstreams  []upstream `json:"upstreams,omitempty"`
-		StatusCode int        `json:"status_code,omitempty"`
+		Handler string `json:"handler"`
+		// map
+		Source       string    `json:"source,omitempty"`
+		Destinations []string  `json:"destinations,omitempty"`
+		Mappings     []mapping `json:"mappings,omitempty"`
+		// reverse_proxy
+		Upstreams []upstream `json:"upstreams,omitempty"`
+		// static_response
+		StatusCode int `json:"status_code,omitempty"`
+	}
+	mapping struct {
+		Input   string   `json:"input"`
+		Outputs []string `json:"outputs"`
 	}
 	upstream struct {
 		Dial string `json:"dial"`
@@ -508,14 +526,44 @@ type (
 // a 404 rather than Caddy's empty 200.
 var notFound = caddyRoute{Handle: []handler{{Handler: "static_response", StatusCode: http.StatusNotFound}}}
 
+// upstreamPlaceholder is the placeholder the map handler sets to the
+// request's upstream and reverse_proxy dials.
+const upstreamPlaceholder = "{wisehosting_upstream}"
+
 // render builds the configuration of routes, which passed route.Prepare
-// (sorted by name, every value safe), with settings s.
+// (sorted by name, every value safe, every host owned by one route), with
+// settings s.
+//
+// Every app shares one Caddy route: a host matcher listing every host (Caddy
+// sorts a list that long and binary-searches it), a map handler from the
+// request's host to its upstream, and one reverse_proxy dialling what the
+// map set. One route per app would make Caddy try the apps' matchers one
+// by one on every request (about 2 ms per request for the last of 10,000
+// apps, measured) and provision a reverse_proxy, with its own transport,
+// per app (about 0.7 s of a 10,000-app load, against 0.3 to 0.45 s this
+// way). Automatic HTTPS reads the hosts from the matcher as before.
 func render(s *settings, routes []route.Checked) ([]byte, error) {
-	rs := make([]caddyRoute, 0, len(routes)+1)
-	for _, r := range routes {
+	rs := make([]caddyRoute, 0, 2)
+	if len(routes) > 0 {
+		n := 0
+		for _, r := range routes {
+			n += len(r.Hosts)
+		}
+		hosts := make([]string, 0, n)
+		maps := make([]mapping, 0, n)
+		for _, r := range routes {
+			dial := []string{r.Dial()}
+			for _, h := range r.Hosts {
+				hosts = append(hosts, h)
+				maps = append(maps, mapping{Input: h, Outputs: dial})
+			}
+		}
 		rs = append(rs, caddyRoute{
-			Match:    []matcher{{Host: r.Hosts}},
-			Handle:   []handler{{Handler: "reverse_proxy", Upstreams: []upstream{{Dial: r.Dial()}}}},
+			Match: []matcher{{Host: hosts}},
+			Handle: []handler{
+				{Handler: "map", Source: "{http.request.host}", Destinations: []string{upstreamPlaceholder}, Mappings: maps},
+				{Handler: "reverse_proxy", Upstreams: []upstream{{Dial: upstreamPlaceholder}}},
+			},
 			Terminal: true,
 		})
 	}
@@ -558,7 +606,7 @@ func render(s *settings, routes []route.Checked) ([]byte, error) {
 	}
 
 	var buf bytes.Buffer
-	buf.Grow(128 + 160*len(routes))
+	buf.Grow(512 + 200*len(routes))
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(cfg); err != nil {

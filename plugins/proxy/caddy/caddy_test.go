@@ -157,9 +157,15 @@ type caddyJSON struct {
 				Routes         []struct {
 					Match  []struct{ Host []string }
 					Handle []struct {
-						Handler    string
-						StatusCode int `json:"status_code"`
-						Upstreams  []struct{ Dial string }
+						Handler      string
+						StatusCode   int `json:"status_code"`
+						Upstreams    []struct{ Dial string }
+						Source       string
+						Destinations []string
+						Mappings     []struct {
+							Input   string
+							Outputs []string
+						}
 					}
 					Terminal bool
 				}
@@ -181,6 +187,50 @@ type caddyJSON struct {
 			}
 		}
 	}
+}
+
+// dials returns, for the apps' route of server srv, the upstream each host
+// maps to, checking the route's shape on the way: one host matcher listing
+// exactly the mapped hosts, a map from the request's host into the
+// placeholder reverse_proxy dials, terminal; then the 404 catch-all.
+func dials(t *testing.T, c caddyJSON, srv string) map[string]string {
+	t.Helper()
+	rs := c.Apps.HTTP.Servers[srv].Routes
+	last := rs[len(rs)-1]
+	if len(last.Match) != 0 || len(last.Handle) != 1 || last.Handle[0].Handler != "static_response" || last.Handle[0].StatusCode != 404 {
+		t.Fatalf("server %s: the last route is not the 404 catch-all: %+v", srv, last)
+	}
+	if len(rs) == 1 {
+		return map[string]string{}
+	}
+	if len(rs) != 2 {
+		t.Fatalf("server %s: %d routes, want the apps' route and the catch-all", srv, len(rs))
+	}
+	r := rs[0]
+	if len(r.Match) != 1 || !r.Terminal || len(r.Handle) != 2 {
+		t.Fatalf("server %s: apps' route %+v", srv, r)
+	}
+	m, rp := r.Handle[0], r.Handle[1]
+	if m.Handler != "map" || m.Source != "{http.request.host}" || fmt.Sprint(m.Destinations) != "["+upstreamPlaceholder+"]" ||
+		rp.Handler != "reverse_proxy" || len(rp.Upstreams) != 1 || rp.Upstreams[0].Dial != upstreamPlaceholder {
+		t.Fatalf("server %s: handlers %+v", srv, r.Handle)
+	}
+	out := map[string]string{}
+	var inputs []string
+	for _, mp := range m.Mappings {
+		if len(mp.Outputs) != 1 {
+			t.Fatalf("mapping %+v", mp)
+		}
+		if _, dup := out[mp.Input]; dup {
+			t.Fatalf("host %s mapped twice", mp.Input)
+		}
+		out[mp.Input] = mp.Outputs[0]
+		inputs = append(inputs, mp.Input)
+	}
+	if fmt.Sprint(inputs) != fmt.Sprint(r.Match[0].Host) {
+		t.Fatalf("the matcher's hosts %v are not the mapped ones %v", r.Match[0].Host, inputs)
+	}
+	return out
 }
 
 func parse(t *testing.T, body []byte) caddyJSON {
@@ -208,24 +258,15 @@ func TestShape(t *testing.T) {
 		if fmt.Sprint(hs.Listen) != "[:443]" || hs.AutomaticHTTPS != nil {
 			t.Errorf("https server: %+v", hs)
 		}
-		// api-v2, blog, shop, v6 (by name), then the 404 catch-all.
-		if len(hs.Routes) != 5 {
-			t.Fatalf("%d routes, want 4 and the catch-all (the bad route left out)", len(hs.Routes))
+		// api-v2, blog, shop, v6 (by name); the bad route left out.
+		want := map[string]string{
+			"api-v2.apps.example.com": "worker-2.wg.internal:8080", "api.example.net": "worker-2.wg.internal:8080",
+			"blog.apps.example.com": "10.8.0.3:3000",
+			"shop.apps.example.com": "10.8.0.2:8080", "shop.example.org": "10.8.0.2:8080", "www.shop.example.org": "10.8.0.2:8080",
+			"v6.apps.example.com": "[fd00::4]:8080",
 		}
-		shop := hs.Routes[2]
-		if fmt.Sprint(shop.Match[0].Host) != "[shop.apps.example.com shop.example.org www.shop.example.org]" || !shop.Terminal ||
-			len(shop.Handle) != 1 || shop.Handle[0].Handler != "reverse_proxy" || shop.Handle[0].Upstreams[0].Dial != "10.8.0.2:8080" {
-			t.Errorf("shop route: %+v", shop)
-		}
-		if d := hs.Routes[3].Handle[0].Upstreams[0].Dial; d != "[fd00::4]:8080" {
-			t.Errorf("v6 dial %q", d)
-		}
-		if d := hs.Routes[0].Handle[0].Upstreams[0].Dial; d != "worker-2.wg.internal:8080" {
-			t.Errorf("api-v2 dial %q", d)
-		}
-		last := hs.Routes[4]
-		if len(last.Match) != 0 || last.Handle[0].Handler != "static_response" || last.Handle[0].StatusCode != 404 {
-			t.Errorf("catch-all: %+v", last)
+		if got := dials(t, c, "https"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("hosts → upstreams\n got %v\nwant %v", got, want)
 		}
 		hp := h.Servers["http"]
 		if fmt.Sprint(hp.Listen) != "[:80]" || len(hp.Routes) != 1 || hp.Routes[0].Handle[0].StatusCode != 404 {
@@ -274,7 +315,7 @@ func TestShape(t *testing.T) {
 			t.Fatalf("http app: %+v", h)
 		}
 		s := h.Servers["http"]
-		if s.AutomaticHTTPS == nil || !s.AutomaticHTTPS.Disable || len(s.Routes) != 5 || fmt.Sprint(s.Listen) != "[127.0.0.1:8080]" {
+		if s.AutomaticHTTPS == nil || !s.AutomaticHTTPS.Disable || len(dials(t, c, "http")) != 7 || fmt.Sprint(s.Listen) != "[127.0.0.1:8080]" {
 			t.Errorf("http server: %+v", s)
 		}
 		if c.Apps.TLS != nil || c.Apps.PKI != nil {
@@ -329,9 +370,8 @@ func TestSharedHost(t *testing.T) {
 		{AppId: 2, Name: "b", Hosts: []string{"shared.example.com", "b.example.com"}, Upstream: "http://10.0.0.2:80"},
 		{AppId: 1, Name: "a", Hosts: []string{"shared.example.com"}, Upstream: "http://10.0.0.1:80"},
 	}))
-	rs := c.Apps.HTTP.Servers["http"].Routes
-	if len(rs) != 3 || fmt.Sprint(rs[0].Match[0].Host) != "[shared.example.com]" || fmt.Sprint(rs[1].Match[0].Host) != "[b.example.com]" {
-		t.Errorf("routes: %+v", rs)
+	if got := fmt.Sprint(dials(t, c, "http")); got != "map[b.example.com:10.0.0.2:80 shared.example.com:10.0.0.1:80]" {
+		t.Errorf("hosts → upstreams: %s", got)
 	}
 	if !strings.Contains(logs.String(), "host left out of the Caddy configuration") || strings.Contains(logs.String(), "shared.example.com") {
 		t.Errorf("log: %s", logs.String())
@@ -603,8 +643,8 @@ func TestRender20000(t *testing.T) {
 	body := renderOK(t, p, routes)
 	took := time.Since(start)
 	c := parse(t, body)
-	if n := len(c.Apps.HTTP.Servers["https"].Routes); n != 20001 {
-		t.Errorf("%d routes, want 20,000 and the catch-all", n)
+	if n := len(dials(t, c, "https")); n != 20000+20000/3+1 {
+		t.Errorf("%d hosts mapped, want every host of 20,000 apps", n)
 	}
 	if len(body) >= sdk.MaxMessageSize {
 		t.Errorf("%d bytes exceed the plugin message limit", len(body))
