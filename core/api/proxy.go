@@ -101,19 +101,49 @@ func (pr *ProxyRoutes) serve(w http.ResponseWriter, req bunrouter.Request, name 
 		return Errorf(http.StatusServiceUnavailable, "not_ready", "proxy plugin %q has not rendered a configuration yet; retry shortly", name)
 	}
 	h := w.Header()
-	h.Set("ETag", out.ETag)
+	body, etag := out.Body, out.ETag
+	if out.Gzip != nil {
+		h.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(req.Header.Values("Accept-Encoding")) {
+			body, etag = out.Gzip, out.GzipETag
+			h.Set("Content-Encoding", "gzip")
+		}
+	}
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Wisehosting-Generation", strconv.FormatUint(out.Generation, 10))
-	if etagMatches(req.Header.Get("If-None-Match"), out.ETag) {
+	// Either representation's tag names this rendering.
+	if inm := req.Header.Get("If-None-Match"); etagMatches(inm, out.ETag) || out.Gzip != nil && etagMatches(inm, out.GzipETag) {
+		h.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
 	h.Set("Content-Type", out.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(out.Body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	_, err := w.Write(out.Body)
+	_, err := w.Write(body)
 	return err
+}
+
+// acceptsGzip reports whether Accept-Encoding header values accept gzip:
+// a gzip (or x-gzip) coding, or "*", without q=0.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+				continue
+			}
+			q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+			if q == "q=0" || q == "q=0.0" || q == "q=0.00" || q == "q=0.000" {
+				continue
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // etagMatches reports whether an If-None-Match header value matches etag,

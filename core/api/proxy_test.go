@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -227,5 +229,62 @@ func TestLegacyWorkerConfig(t *testing.T) {
 	}
 	if nm := get(t, srv.URL+"/v1/traefik/config", "good-key", "If-None-Match", r.header.Get("ETag")); nm.code != 304 {
 		t.Errorf("If-None-Match: %d", nm.code)
+	}
+}
+
+// A large rendering is served gzip-compressed (compressed once per
+// generation) to clients that accept it, with its own strong ETag; either
+// representation's tag gets a 304.
+func TestProxyConfigGzip(t *testing.T) {
+	const token = "proxy-token-0123456789abcdef"
+	var rows staticRoutes
+	for i := range 100 {
+		rows = append(rows, store.RouteRow{AppID: int64(i + 1), Subdomain: fmt.Sprintf("app-%03d", i), Port: 3000 + i, WorkerAddress: "10.0.0.1"})
+	}
+	m, err := proxy.NewManager(proxy.Options{Source: rows, Domain: "apps.example.com",
+		Targets: []proxy.Target{{Name: "traefik", Proxy: &mock.Proxy{}}}, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for m.State() == nil || !hasOutput(m.State(), "traefik") {
+		time.Sleep(time.Millisecond)
+	}
+	srv := proxyServer(t, token, m)
+	url := srv.URL + "/v1/traefik/proxy-config"
+
+	plain := get(t, url, token, "Accept-Encoding", "identity")
+	if plain.code != 200 || plain.header.Get("Content-Encoding") != "" || plain.header.Get("Vary") != "Accept-Encoding" || len(plain.body) < 2048 {
+		t.Fatalf("identity: %d %v %d bytes", plain.code, plain.header, len(plain.body))
+	}
+	for _, ae := range []string{"gzip", "br;q=1.0, gzip;q=0.8", "*", "GZIP"} {
+		r := get(t, url, token, "Accept-Encoding", ae)
+		if r.code != 200 || r.header.Get("Content-Encoding") != "gzip" || r.header.Get("ETag") == plain.header.Get("ETag") {
+			t.Fatalf("Accept-Encoding %q: %d %v", ae, r.code, r.header)
+		}
+		zr, err := gzip.NewReader(strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unzipped, err := io.ReadAll(zr)
+		if err != nil || string(unzipped) != plain.body {
+			t.Fatalf("Accept-Encoding %q: the gzip body does not decompress to the plain one (%v)", ae, err)
+		}
+		if len(r.body)*3 > len(plain.body) {
+			t.Errorf("gzip body %d bytes for %d plain", len(r.body), len(plain.body))
+		}
+		for _, inm := range []string{plain.header.Get("ETag"), r.header.Get("ETag")} {
+			if nm := get(t, url, token, "Accept-Encoding", ae, "If-None-Match", inm); nm.code != 304 || nm.header.Get("Content-Encoding") != "" {
+				t.Errorf("Accept-Encoding %q, If-None-Match %s: %d %v", ae, inm, nm.code, nm.header)
+			}
+		}
+	}
+	for _, ae := range []string{"gzip;q=0", "deflate", "gzip; q=0.000"} {
+		if r := get(t, url, token, "Accept-Encoding", ae); r.header.Get("Content-Encoding") != "" || r.body != plain.body {
+			t.Errorf("Accept-Encoding %q got %v", ae, r.header)
+		}
 	}
 }

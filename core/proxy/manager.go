@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +85,38 @@ type Output struct {
 	ETag string
 	// Generation is the generation this output renders.
 	Generation uint64
+	// Gzip is Body gzip-compressed, once per generation, for pollers that
+	// accept it (Go's HTTP client, hence Traefik, does by default); nil
+	// for bodies too small to gain. GzipETag is its own strong tag.
+	Gzip     []byte
+	GzipETag string
+}
+
+// minGzip is the smallest body worth compressing.
+const minGzip = 1 << 10
+
+// compress fills o.Gzip and o.GzipETag. A proxy configuration is highly
+// repetitive: at 10,000 routes the 4.5 MiB Traefik body shrinks about
+// tenfold, which is what every poll then sends.
+func (o *Output) compress() error {
+	if len(o.Body) < minGzip {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(o.Body) / 8)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(o.Body); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	o.Gzip = buf.Bytes()
+	o.GzipETag = strings.TrimSuffix(o.ETag, `"`) + `-gzip"`
+	return nil
 }
 
 // State is one generation of the route table.
@@ -381,8 +416,12 @@ func (m *Manager) render(ctx context.Context, s *State) (_ map[string]*Output, f
 				results[i] = result{name: t.Name, err: err}
 				return
 			}
-			results[i] = result{name: t.Name, out: &Output{Body: resp.GetBody(), ContentType: resp.GetContentType(),
-				ETag: ETag(resp.GetBody()), Generation: s.Generation}}
+			out := &Output{Body: resp.GetBody(), ContentType: resp.GetContentType(), ETag: ETag(resp.GetBody()), Generation: s.Generation}
+			if err := out.compress(); err != nil {
+				results[i] = result{name: t.Name, err: fmt.Errorf("gzip: %w", err)}
+				return
+			}
+			results[i] = result{name: t.Name, out: out}
 		})
 	}
 	wg.Wait()
