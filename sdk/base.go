@@ -16,7 +16,8 @@ import (
 // and set its fields. Configure checks the API version, decodes the JSON
 // config into a fresh value of Config's type (Config points at the plugin's
 // config struct; unknown fields are rejected), swaps it in, and runs
-// Validate; a rejected config leaves the previous one in force.
+// Validate; a rejected config leaves the previous one in force. Configure
+// calls are serialised, so Validate may read the config struct freely.
 type Base struct {
 	// Kind is one of the Kind constants.
 	Kind string
@@ -33,6 +34,7 @@ type Base struct {
 	// Validate, when set, checks the decoded config after unmarshalling.
 	Validate func() error
 
+	configMu   sync.Mutex // serialises Configure
 	mu         sync.RWMutex
 	apiVersion string
 	instance   string
@@ -58,6 +60,8 @@ func (b *Base) ConfigSpec(context.Context) (*pluginv1.Spec, error) { return b.Sp
 
 // Configure implements Plugin.
 func (b *Base) Configure(_ context.Context, req *pluginv1.ConfigureRequest) error {
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 	if !slices.Contains(b.apiVersions(), req.GetApiVersion()) {
 		return fmt.Errorf("API version %q is not one this plugin implements (%v)", req.GetApiVersion(), b.apiVersions())
 	}

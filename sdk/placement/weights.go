@@ -1,11 +1,9 @@
 package placement
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 
 	"github.com/wisehosting/wisehosting/sdk"
@@ -77,7 +75,6 @@ func LoadWeightsSpec(doc string) *pluginv1.Spec {
 // weights they started with and a rejected config leaves the previous one
 // in force.
 type LoadWeightsSetting struct {
-	mu      sync.Mutex // serialises Configure (decoding into cfg)
 	cfg     LoadWeightsConfig
 	weights atomic.Pointer[LoadWeights]
 }
@@ -95,15 +92,6 @@ func (s *LoadWeightsSetting) Attach(b *sdk.Base) {
 	b.Validate = s.validate
 	w := DefaultLoadWeights
 	s.weights.Store(&w)
-}
-
-// Configure runs b's Configure (b must be the Base s is attached to) with
-// a fresh config value.
-func (s *LoadWeightsSetting) Configure(ctx context.Context, b *sdk.Base, req *pluginv1.ConfigureRequest) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cfg = LoadWeightsConfig{}
-	return b.Configure(ctx, req)
 }
 
 func (s *LoadWeightsSetting) validate() error {

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,7 +73,6 @@ func Spec() *pluginv1.Spec {
 type Plugin struct {
 	sdk.Base
 
-	mu    sync.Mutex // serialises Configure (decoding into cfg)
 	cfg   Config
 	level atomic.Int32 // an hclog.Level
 	log   hclog.Logger
@@ -100,15 +98,6 @@ func newWithLogger(l hclog.Logger) *Plugin {
 	p.Validate = p.validate
 	p.level.Store(int32(hclog.Info))
 	return p
-}
-
-// Configure implements sdk.Plugin. A rejected config leaves the previous
-// level in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 func (p *Plugin) validate() error {

@@ -46,7 +46,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
@@ -129,7 +128,6 @@ func Spec() *pluginv1.Spec {
 type Plugin struct {
 	sdk.Base
 
-	mu        sync.Mutex // serialises Configure (decoding into cfg)
 	cfg       Config
 	catalogue atomic.Pointer[pluginv1.PlansResponse]
 }
@@ -149,16 +147,6 @@ func New() *Plugin {
 	p.Validate = p.validate
 	p.catalogue.Store(plans.Default())
 	return p
-}
-
-// Configure implements sdk.Plugin. It decodes a fresh config, builds and
-// checks the catalogue, and only then swaps it in; a rejected config leaves
-// the previous catalogue in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 func (p *Plugin) validate() error {

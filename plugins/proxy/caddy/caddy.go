@@ -90,7 +90,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -198,7 +197,6 @@ func defaultSettings() *settings {
 type Plugin struct {
 	sdk.Base
 
-	mu       sync.Mutex // serialises Configure (decoding into cfg)
 	cfg      Config
 	settings atomic.Pointer[settings]
 	log      hclog.Logger
@@ -234,15 +232,6 @@ func newWithLogger(l hclog.Logger) *Plugin {
 	p.Validate = p.validate
 	p.settings.Store(defaultSettings())
 	return p
-}
-
-// Configure implements sdk.Plugin. A rejected config leaves the previous
-// settings in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 func (p *Plugin) validate() error {

@@ -294,7 +294,6 @@ func nginxCommand(bin, prefix, conf string, args ...string) []string {
 type Plugin struct {
 	sdk.Base
 
-	mu       sync.Mutex // serialises Configure (decoding into cfg)
 	cfg      Config
 	settings atomic.Pointer[settings]
 	log      hclog.Logger
@@ -332,15 +331,6 @@ func newWithLogger(l hclog.Logger) *Plugin {
 	p.Validate = p.validate
 	p.settings.Store(defaultSettings())
 	return p
-}
-
-// Configure implements sdk.Plugin. A rejected config leaves the previous
-// settings in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 func (p *Plugin) validate() error {

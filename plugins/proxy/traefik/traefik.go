@@ -41,7 +41,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -146,7 +145,6 @@ type settings struct {
 type Plugin struct {
 	sdk.Base
 
-	mu       sync.Mutex // serialises Configure (decoding into cfg)
 	cfg      Config
 	settings atomic.Pointer[settings]
 	log      hclog.Logger
@@ -173,15 +171,6 @@ func newWithLogger(l hclog.Logger) *Plugin {
 	p.Validate = p.validate
 	p.settings.Store(defaultSettings())
 	return p
-}
-
-// Configure implements sdk.Plugin. A rejected config leaves the previous
-// settings in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 // defaultSettings are the settings of an empty config block.

@@ -48,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 
 	"github.com/wisehosting/wisehosting/sdk"
@@ -122,7 +121,6 @@ func Spec() *pluginv1.Spec {
 type Plugin struct {
 	sdk.Base
 
-	mu      sync.Mutex // serialises Configure (decoding into cfg)
 	cfg     Config
 	weights atomic.Pointer[Weights]
 }
@@ -143,16 +141,6 @@ func New() *Plugin {
 	w := DefaultWeights
 	p.weights.Store(&w)
 	return p
-}
-
-// Configure implements sdk.Plugin. It decodes a fresh config, validates it,
-// and only then swaps the weights in; Place calls in flight keep the weights
-// they started with, and a rejected config leaves the previous one in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg = Config{}
-	return p.Base.Configure(ctx, req)
 }
 
 func (p *Plugin) validate() error {

@@ -81,13 +81,6 @@ func New() *Plugin {
 	return p
 }
 
-// Configure implements sdk.Plugin. It decodes a fresh config, validates it,
-// and only then swaps the weights in; Place calls in flight keep the weights
-// they started with, and a rejected config leaves the previous one in force.
-func (p *Plugin) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) error {
-	return p.weights.Configure(ctx, &p.Base, req)
-}
-
 // Weights returns the weights in force.
 func (p *Plugin) Weights() Weights { return p.weights.Weights() }
 
