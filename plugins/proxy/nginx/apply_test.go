@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
@@ -89,7 +90,7 @@ func newApplyEnv(t *testing.T) *applyEnv {
 // plugin returns a plugin applying into e.dir whose test command exits with
 // testCode (writing testErr) and whose reload command exits with
 // reloadCode.
-func (e *applyEnv) plugin(testCode, reloadCode int, testErr string, extra string) (*Plugin, *syncBuffer) {
+func (e *applyEnv) plugin(testCode, reloadCode int, testErr string, extra string) (*Plugin, *plugintest.LogBuffer) {
 	e.t.Helper()
 	testCmd := fake(e.t, e.record, "test", testCode)
 	if testErr != "" {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,37 +17,19 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wisehosting/wisehosting/sdk"
-	"github.com/wisehosting/wisehosting/sdk/hclspec/decode"
 	"github.com/wisehosting/wisehosting/sdk/hostname"
+	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestPlugin returns a plugin logging JSON into a buffer, as sdk.Logger
 // does to stderr.
-func newTestPlugin(t *testing.T, configHCL string) (*Plugin, *syncBuffer) {
+func newTestPlugin(t *testing.T, configHCL string) (*Plugin, *plugintest.LogBuffer) {
 	t.Helper()
-	buf := &syncBuffer{}
-	p := newWithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: buf, JSONFormat: true}))
+	log, buf := plugintest.JSONLogger()
+	p := newWithLogger(log)
 	if err := configure(t, p, configHCL); err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +38,7 @@ func newTestPlugin(t *testing.T, configHCL string) (*Plugin, *syncBuffer) {
 
 func configure(t *testing.T, p *Plugin, src string) error {
 	t.Helper()
-	js, diags := decode.Source(Spec(), []byte(src), "test.hcl", nil)
-	if diags.HasErrors() {
-		return diags
-	}
-	return p.Configure(context.Background(), &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js})
+	return plugintest.Configure(p, Spec(), src)
 }
 
 func renderOK(t *testing.T, p *Plugin, routes []*pluginv1.Route) []byte {
