@@ -28,6 +28,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/plugins/proxy/caddy/caddytest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/route/routetest"
 )
 
 // liveTimeout bounds every wait for Caddy.
@@ -410,7 +411,7 @@ func TestLiveCaddy20000(t *testing.T) {
 	httpAddr := caddytest.FreeAddr(t)
 	p, _ := newTestPlugin(t, fmt.Sprintf("admin = %q\ntls = \"off\"\nhttp_listen = %q", c.Admin, httpAddr))
 	appURL, appBody := startApp(t, "app-marker")
-	routes := manyRoutes(20000)
+	routes := routetest.ManyRoutes(20000)
 	routes[12345].Upstream = appURL
 	host := routes[12345].GetHosts()[0]
 	for _, gen := range []uint64{1, 2} {

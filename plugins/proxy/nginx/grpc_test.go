@@ -12,6 +12,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/route/routetest"
 )
 
 // TestOverGRPC drives the plugin through the real gRPC path: Info lists the
@@ -91,22 +92,5 @@ func TestRender20000OverGRPC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("renders a large config")
 	}
-	c := plugintest.Connect(t, New())
-	ctx := context.Background()
-	if err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: []byte("{}")}); err != nil {
-		t.Fatal(err)
-	}
-	in := &pluginv1.RenderRequest{Routes: manyRoutes(20000), Generation: 1}
-	resp, err := c.(sdk.Proxy).Render(ctx, in)
-	if err != nil {
-		t.Fatalf("Render over gRPC: %v", err)
-	}
-	direct, err := New().Render(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(direct.GetBody()) != string(resp.GetBody()) {
-		t.Fatal("the gRPC render differs from the in-process one")
-	}
-	t.Logf("20,000 routes over gRPC: %.1f MiB", float64(len(resp.GetBody()))/(1<<20))
+	routetest.CheckRenderOverGRPC(t, New(), New(), routetest.ManyRoutes(20000))
 }

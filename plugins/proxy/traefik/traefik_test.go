@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/route"
+	"github.com/wisehosting/wisehosting/sdk/route/routetest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
@@ -43,7 +42,13 @@ func configure(t *testing.T, p *Plugin, src string) error {
 
 func renderOK(t *testing.T, p *Plugin, routes []*pluginv1.Route) []byte {
 	t.Helper()
-	resp, err := p.Render(context.Background(), &pluginv1.RenderRequest{Routes: routes, Generation: 1})
+	return renderGen(t, p, routes, 1)
+}
+
+// renderGen renders routes at generation gen and checks the answer is JSON.
+func renderGen(t *testing.T, p *Plugin, routes []*pluginv1.Route, gen uint64) []byte {
+	t.Helper()
+	resp, err := p.Render(context.Background(), &pluginv1.RenderRequest{Routes: routes, Generation: gen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,16 +61,11 @@ func renderOK(t *testing.T, p *Plugin, routes []*pluginv1.Route) []byte {
 	return resp.GetBody()
 }
 
-// smallTable is a route table like the core's: apps on two workers, one
-// with verified custom domains, one route the core got wrong.
+// smallTable is a route table like the core's (routetest.SmallTable) and
+// one route the core got wrong, a host breaking out of its rule.
 func smallTable() []*pluginv1.Route {
-	return []*pluginv1.Route{
-		{AppId: 3, Name: "shop", Hosts: []string{"shop.apps.example.com", "shop.example.org", "www.shop.example.org"}, Upstream: "http://10.8.0.2:8080"},
-		{AppId: 1, Name: "blog", Hosts: []string{"blog.apps.example.com"}, Upstream: "http://10.8.0.3:3000"},
-		{AppId: 2, Name: "api-v2", Hosts: []string{"api-v2.apps.example.com", "api.example.net"}, Upstream: "http://worker-2.wg.internal:8080"},
-		{AppId: 4, Name: "v6", Hosts: []string{"v6.apps.example.com"}, Upstream: "http://[fd00::4]:8080"},
-		{AppId: 5, Name: "bad", Hosts: []string{"bad.apps.example.com`) || Host(`evil.com"}, Upstream: "http://10.8.0.2:8081"},
-	}
+	return append(routetest.SmallTable(),
+		&pluginv1.Route{AppId: 5, Name: "bad", Hosts: []string{"bad.apps.example.com`) || Host(`evil.com"}, Upstream: "http://10.8.0.2:8081"})
 }
 
 func TestGolden(t *testing.T) {
@@ -161,105 +161,24 @@ func TestShape(t *testing.T) {
 
 func TestDeterministic(t *testing.T) {
 	p, _ := newTestPlugin(t, "")
-	routes := manyRoutes(500)
-	// Add routes sharing a name: which one wins must not depend on order.
-	routes = append(routes,
-		&pluginv1.Route{AppId: 9001, Name: "app-7", Hosts: []string{"other.example.com"}, Upstream: "http://10.0.0.9:80"},
-		&pluginv1.Route{AppId: 9002, Name: "app-7", Hosts: []string{"third.example.com"}, Upstream: "http://10.0.0.9:81"},
-	)
-	first := renderOK(t, p, routes)
-	if again := renderOK(t, p, routes); !bytes.Equal(first, again) {
-		t.Fatal("two renders of the same table differ")
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 20 {
-		shuffled := make([]*pluginv1.Route, len(routes))
-		for j, rt := range routes {
-			shuffled[j] = proto.Clone(rt).(*pluginv1.Route)
-		}
-		r.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
-		if got := renderOK(t, p, shuffled); !bytes.Equal(first, got) {
-			t.Fatalf("shuffle %d renders different bytes", i)
-		}
-	}
-	// Input order is not changed by rendering.
-	if routes[len(routes)-1].GetAppId() != 9002 {
-		t.Error("Render reordered the request's routes")
-	}
-	// Generation does not change the bytes.
-	resp, err := p.Render(context.Background(), &pluginv1.RenderRequest{Routes: routes, Generation: 99})
-	if err != nil || !bytes.Equal(resp.GetBody(), first) {
-		t.Error("the generation changed the output")
-	}
+	render := func(routes []*pluginv1.Route, gen uint64) []byte { return renderGen(t, p, routes, gen) }
+	routetest.CheckDeterministic(t, render, append(routetest.ManyRoutes(500), routetest.ContestedRoutes()...))
 }
 
 func TestInjection(t *testing.T) {
-	good := &pluginv1.Route{AppId: 1, Name: "good", Hosts: []string{"good.apps.example.com"}, Upstream: "http://10.0.0.1:8080"}
-	evil := []struct {
-		name  string
-		route *pluginv1.Route
-		mark  string // must not appear in the output
-	}{
-		{"backtick", &pluginv1.Route{Name: "a1", Hosts: []string{"a1.example.com`) || Host(`evil.com"}, Upstream: "http://10.0.0.2:80"}, "evil.com"},
-		{"backtick alone", &pluginv1.Route{Name: "a2", Hosts: []string{"a2`.example.com"}, Upstream: "http://10.0.0.2:80"}, "a2"},
-		{"double quote", &pluginv1.Route{Name: "a3", Hosts: []string{`a3".example.com`}, Upstream: "http://10.0.0.2:80"}, "a3"},
-		{"single quote", &pluginv1.Route{Name: "a4", Hosts: []string{`a4'.example.com`}, Upstream: "http://10.0.0.2:80"}, "a4"},
-		{"space", &pluginv1.Route{Name: "a5", Hosts: []string{"a5 .example.com"}, Upstream: "http://10.0.0.2:80"}, "a5"},
-		{"uppercase", &pluginv1.Route{Name: "a6", Hosts: []string{"A6.example.com"}, Upstream: "http://10.0.0.2:80"}, "a6"},
-		{"wildcard", &pluginv1.Route{Name: "a7", Hosts: []string{"*.example.com"}, Upstream: "http://10.0.0.2:80"}, "a7"},
-		{"newline", &pluginv1.Route{Name: "a8", Hosts: []string{"a8.example.com\nrule"}, Upstream: "http://10.0.0.2:80"}, "a8"},
-		{"second host bad", &pluginv1.Route{Name: "a9", Hosts: []string{"a9.example.com", "x`)"}, Upstream: "http://10.0.0.2:80"}, "a9"},
-		{"unicode", &pluginv1.Route{Name: "b1", Hosts: []string{"bücher.example.com"}, Upstream: "http://10.0.0.2:80"}, "b1"},
-		{"ip as host", &pluginv1.Route{Name: "b2", Hosts: []string{"10.0.0.9"}, Upstream: "http://10.0.0.2:80"}, "b2"},
-		{"no hosts", &pluginv1.Route{Name: "b3", Upstream: "http://10.0.0.2:80"}, "b3"},
-		{"name uppercase", &pluginv1.Route{Name: "Evil", Hosts: []string{"evil1.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil1"},
-		{"name with @", &pluginv1.Route{Name: "x@file", Hosts: []string{"evil2.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil2"},
-		{"name with backtick", &pluginv1.Route{Name: "x`", Hosts: []string{"evil3.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil3"},
-		{"name too long", &pluginv1.Route{Name: strings.Repeat("x", 64), Hosts: []string{"evil4.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil4"},
-		{"empty name", &pluginv1.Route{Hosts: []string{"evil5.example.com"}, Upstream: "http://10.0.0.2:80"}, "evil5"},
-		{"https upstream", &pluginv1.Route{Name: "c1", Hosts: []string{"c1.example.com"}, Upstream: "https://10.0.0.2:443"}, "c1"},
-		{"no port", &pluginv1.Route{Name: "c2", Hosts: []string{"c2.example.com"}, Upstream: "http://10.0.0.2"}, "c2"},
-		{"path", &pluginv1.Route{Name: "c3", Hosts: []string{"c3.example.com"}, Upstream: "http://10.0.0.2:80/admin"}, "c3"},
-		{"user info", &pluginv1.Route{Name: "c4", Hosts: []string{"c4.example.com"}, Upstream: "http://u:p@10.0.0.2:80"}, "c4"},
-		{"query", &pluginv1.Route{Name: "c5", Hosts: []string{"c5.example.com"}, Upstream: "http://10.0.0.2:80?x=`"}, "c5"},
-		{"port 0", &pluginv1.Route{Name: "c6", Hosts: []string{"c6.example.com"}, Upstream: "http://10.0.0.2:0"}, "c6"},
-		{"port too big", &pluginv1.Route{Name: "c7", Hosts: []string{"c7.example.com"}, Upstream: "http://10.0.0.2:70000"}, "c7"},
-		{"port leading zero", &pluginv1.Route{Name: "c8", Hosts: []string{"c8.example.com"}, Upstream: "http://10.0.0.2:080"}, "c8"},
-		{"bad upstream host", &pluginv1.Route{Name: "c9", Hosts: []string{"c9.example.com"}, Upstream: "http://bad_host:80"}, "c9"},
-		{"unspecified address", &pluginv1.Route{Name: "d1", Hosts: []string{"d1.example.com"}, Upstream: "http://0.0.0.0:80"}, "d1"},
-		{"scheme case", &pluginv1.Route{Name: "d2", Hosts: []string{"d2.example.com"}, Upstream: "HTTP://10.0.0.2:80"}, "d2"},
-		{"trailing slash", &pluginv1.Route{Name: "d3", Hosts: []string{"d3.example.com"}, Upstream: "http://10.0.0.2:80/"}, "d3"},
-		{"not a url", &pluginv1.Route{Name: "d4", Hosts: []string{"d4.example.com"}, Upstream: "javascript:alert(1)"}, "d4"},
-		{"ipv6 zone", &pluginv1.Route{Name: "d5", Hosts: []string{"d5.example.com"}, Upstream: "http://[fe80::1%25eth0]:80"}, "d5"},
-	}
-	for _, tt := range evil {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range routetest.EvilRoutes() {
+		t.Run(tt.Name, func(t *testing.T) {
 			p, logs := newTestPlugin(t, "")
-			body := renderOK(t, p, []*pluginv1.Route{good, tt.route})
+			body := renderOK(t, p, []*pluginv1.Route{routetest.GoodRoute(), tt.Route})
 			if !strings.Contains(string(body), `"good"`) {
 				t.Errorf("the valid route is missing: %s", body)
-			}
-			if strings.Contains(string(body), tt.mark) {
-				t.Errorf("%q reached the output: %s", tt.mark, body)
 			}
 			for _, c := range []string{"`)", `\"`, "'", `\n`, "*", "@"} {
 				if strings.Contains(strings.ReplaceAll(string(body), "Host(`good.apps.example.com`)", ""), c) {
 					t.Errorf("%q in the output: %s", c, body)
 				}
 			}
-			log := logs.String()
-			if !strings.Contains(log, `"@level":"warn"`) || !strings.Contains(log, `"skipped":1`) {
-				t.Errorf("no warning for the skipped route: %s", log)
-			}
-			// The log names the route, never its hosts or upstream.
-			for _, h := range tt.route.GetHosts() {
-				if h != "" && strings.Contains(log, h) {
-					t.Errorf("the log quotes host %q: %s", h, log)
-				}
-			}
-			if strings.Contains(log, tt.route.GetUpstream()) {
-				t.Errorf("the log quotes the upstream: %s", log)
-			}
+			routetest.CheckLeftOut(t, tt, body, logs.String())
 		})
 	}
 }
@@ -330,27 +249,9 @@ func TestInfo(t *testing.T) {
 	}
 }
 
-// manyRoutes is a table of n apps, each with its platform subdomain and
-// every third with a custom domain.
-func manyRoutes(n int) []*pluginv1.Route {
-	routes := make([]*pluginv1.Route, n)
-	for i := range routes {
-		name := fmt.Sprintf("app-%d", i)
-		hosts := []string{name + ".apps.example.com"}
-		if i%3 == 0 {
-			hosts = append(hosts, fmt.Sprintf("www.customer-%d.example.org", i))
-		}
-		routes[i] = &pluginv1.Route{
-			AppId: int64(i + 1), Name: name, Hosts: hosts,
-			Upstream: fmt.Sprintf("http://10.8.%d.%d:%d", i/250%256, i%250+1, 8080+i%10),
-		}
-	}
-	return routes
-}
-
 func TestRender20000(t *testing.T) {
 	p, logs := newTestPlugin(t, "")
-	routes := manyRoutes(20000)
+	routes := routetest.ManyRoutes(20000)
 	start := time.Now()
 	body := renderOK(t, p, routes)
 	took := time.Since(start)
@@ -377,7 +278,7 @@ func TestRender20000(t *testing.T) {
 
 func BenchmarkRender20000(b *testing.B) {
 	p := newWithLogger(hclog.NewNullLogger())
-	req := &pluginv1.RenderRequest{Routes: manyRoutes(20000), Generation: 1}
+	req := &pluginv1.RenderRequest{Routes: routetest.ManyRoutes(20000), Generation: 1}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -465,7 +366,7 @@ func referenceRender(t *testing.T, s *settings, routes []*pluginv1.Route) []byte
 // The direct writer produces exactly what encoding/json makes of the
 // structs.
 func TestMatchesEncodingJSON(t *testing.T) {
-	valid := smallTable()[:4]
+	valid := routetest.SmallTable()
 	for _, s := range []*settings{
 		{entryPoints: []string{"web", "websecure"}, certResolver: "letsencrypt", http: HTTPNone},
 		{entryPoints: []string{"websecure"}, certResolver: "letsencrypt", http: HTTPRedirect, httpEntryPoints: []string{"web"}},
@@ -480,7 +381,7 @@ func TestMatchesEncodingJSON(t *testing.T) {
 			{AppId: 9, Name: "a0", Hosts: []string{"a0.example.com"}, Upstream: "http://10.0.0.1:82"},
 			{AppId: 10, Name: "ab", Hosts: []string{"ab.example.com"}, Upstream: "http://10.0.0.1:83"},
 		}
-		for _, routes := range [][]*pluginv1.Route{nil, valid, tricky, manyRoutes(2000)} {
+		for _, routes := range [][]*pluginv1.Route{nil, valid, tricky, routetest.ManyRoutes(2000)} {
 			checked, skipped := route.Prepare(routes)
 			if len(skipped) != 0 {
 				t.Fatalf("Prepare skipped %v", skipped)
@@ -506,7 +407,7 @@ func TestAppendString(t *testing.T) {
 // estimate is never more than a few bytes over.
 func TestRenderSizeEstimate(t *testing.T) {
 	for _, s := range []*settings{defaultSettings(), {entryPoints: []string{"websecure"}, http: HTTPNone}} {
-		checked, _ := route.Prepare(manyRoutes(300))
+		checked, _ := route.Prepare(routetest.ManyRoutes(300))
 		b := render(s, checked)
 		if cap(b) < len(b) || cap(b)-len(b) > 256 {
 			t.Errorf("settings %+v: %d bytes in a buffer of %d", *s, len(b), cap(b))
