@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wisehosting/wisehosting/core/alerts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/config"
 	"github.com/wisehosting/wisehosting/core/hub"
@@ -172,6 +173,14 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	if err := d.startProxy(); err != nil {
 		return err
 	}
+	// Threshold alerts over the live statistics this core holds (every
+	// core runs one; the alerts' dedup keeps each alert single).
+	poller, err := alerts.NewPoller(alerts.PollerOptions{Targets: d.db.Store, Stats: d.hub,
+		Manager: alerts.NewManager(d.db.Store), Logger: d.log.Named("alerts")})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.bg.Go(func() { poller.Run(d.bgCtx) })
 	// Every subsystem has registered its channels: listen.
 	d.bg.Go(func() {
 		if err := d.listener.Run(d.bgCtx); err != nil {
