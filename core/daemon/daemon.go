@@ -30,6 +30,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
+	"github.com/wisehosting/wisehosting/core/usage"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk"
 )
@@ -181,6 +182,12 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	d.bg.Go(func() { poller.Run(d.bgCtx) })
+	// Usage history of the apps whose statistics this core holds.
+	rec, err := usage.New(usage.Options{Store: d.db.Store, Stats: d.hub, Logger: d.log.Named("usage")})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.bg.Go(func() { rec.Run(d.bgCtx) })
 	// Every subsystem has registered its channels: listen.
 	d.bg.Go(func() {
 		if err := d.listener.Run(d.bgCtx); err != nil {

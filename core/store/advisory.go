@@ -13,6 +13,8 @@ import (
 const (
 	// LockPruneRuntimeLogs guards the daily runtime log retention prune.
 	LockPruneRuntimeLogs int64 = 0x5748_0000_0000_0001
+	// LockPruneUsage guards the daily usage history retention prune.
+	LockPruneUsage int64 = 0x5748_0000_0000_0002
 )
 
 // WithTryAdvisoryLock runs fn while holding the session-level advisory lock
