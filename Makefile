@@ -15,6 +15,7 @@ FUZZ_TARGETS := \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \
 	./sdk/route:FuzzPrepare \
+	./sdk/stdwebhook:FuzzVerify \
 	./sdk/wsproto:FuzzDecode \
 	./sdk/wsproto:FuzzDecodePayload
 

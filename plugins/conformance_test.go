@@ -42,6 +42,22 @@ var conformance = map[string]struct{ good, bad []string }{
 		good: []string{``, "default_plan = \"pro\"\nplan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"2GiB\"\n  disk = \"10GiB\"\n}"},
 		bad:  []string{`default_plan = "missing"`, "plan \"pro\" {\n  max_apps = 5\n  cpu = 2\n  memory = \"lots\"\n  disk = \"1GiB\"\n}", "plan \"Bad Id\" {\n  max_apps = 1\n  cpu = 1\n  memory = \"1GiB\"\n  disk = \"1GiB\"\n}"},
 	},
+	"alerts/webhook": {
+		good: []string{
+			"url = \"http://127.0.0.1:1/hook\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nallow_private = true\ntimeout = \"2s\"",
+			"url = \"https://hooks.example.com/wisehosting\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+			"url = \"https://hooks.example.com/x?token=abc\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nsecrets_previous = [\"whsec_AgICAgICAgICAgICAgICAgICAgICAgIC\"]\ntimeout = \"30s\"\nmax_concurrency = 2\nheaders = { Authorization = \"Bearer x\" }",
+		},
+		bad: []string{``, `url = "https://hooks.example.com/"`,
+			"url = \"ftp://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+			"url = \"http://127.0.0.1:8080/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+			"url = \"http://169.254.169.254/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+			"url = \"https://hooks.example.com/\"\nsecret = \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_c2hvcnQ=\"",
+			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nheaders = { \"webhook-id\" = \"x\" }",
+			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nmax_concurrency = 0",
+			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\ntimeout = \"forever\""},
+	},
 	"alerts/log": {
 		good: []string{``, `level = "debug"`},
 		bad:  []string{`level = "loud"`, `level = 3`, `url = "x"`},

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	alertslog "github.com/wisehosting/wisehosting/plugins/alerts/log"
+	alertswebhook "github.com/wisehosting/wisehosting/plugins/alerts/webhook"
 	"github.com/wisehosting/wisehosting/plugins/plans/static"
 	"github.com/wisehosting/wisehosting/plugins/proxy/caddy"
 	"github.com/wisehosting/wisehosting/plugins/proxy/nginx"
@@ -41,6 +42,7 @@ var builtins = map[key]func() sdk.Plugin{
 	{sdk.KindScheduler, spread.Name}:      func() sdk.Plugin { return spread.New() },
 	{sdk.KindPlans, static.Name}:          func() sdk.Plugin { return static.New() },
 	{sdk.KindAlerts, alertslog.Name}:      func() sdk.Plugin { return alertslog.New() },
+	{sdk.KindAlerts, alertswebhook.Name}:  func() sdk.Plugin { return alertswebhook.New() },
 	{sdk.KindProxy, traefik.Name}:         func() sdk.Plugin { return traefik.New() },
 	{sdk.KindProxy, nginx.Name}:           func() sdk.Plugin { return nginx.New() },
 	{sdk.KindProxy, caddy.Name}:           func() sdk.Plugin { return caddy.New() },

@@ -38,22 +38,19 @@ func TestRegistry(t *testing.T) {
 			if info.GetVersion() == "" || info.GetDescription() == "" || len(info.GetApiVersions()) == 0 {
 				t.Errorf("incomplete info: %v", info)
 			}
-			// The spec converts to hcldec, and an empty config block
-			// decodes and configures: every built-in works on its defaults.
+			// The spec converts to hcldec, and the built-in's first good
+			// config block (empty for every built-in that works on its
+			// defaults) decodes and configures.
 			specPB, err := p.ConfigSpec(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec, err := decode.Spec(specPB)
-			if err != nil {
+			if _, err := decode.Spec(specPB); err != nil {
 				t.Fatalf("spec: %v", err)
 			}
-			js, diags := decode.Body(nil, spec, nil)
-			if diags.HasErrors() {
-				t.Fatalf("empty config: %v", diags)
-			}
+			js := minimalConfig(t, k.kind+"/"+k.name, specPB)
 			if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js}); err != nil {
-				t.Errorf("configure with the defaults (%s): %v", js, err)
+				t.Errorf("configure with the first good config (%s): %v", js, err)
 			}
 			// Lookup returns a fresh instance every time.
 			q, _ := Lookup(k.kind, k.name)
@@ -62,6 +59,21 @@ func TestRegistry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// minimalConfig decodes the first good config block of built-in key from
+// the conformance table.
+func minimalConfig(t *testing.T, key string, spec *pluginv1.Spec) []byte {
+	t.Helper()
+	c, ok := conformance[key]
+	if !ok || len(c.good) == 0 {
+		t.Fatalf("%s has no good config in the conformance table", key)
+	}
+	js, diags := decode.Source(spec, []byte(c.good[0]), key+".hcl", nil)
+	if diags.HasErrors() {
+		t.Fatalf("%s: the first good config: %v", key, diags)
+	}
+	return js
 }
 
 func TestLookupUnknown(t *testing.T) {
@@ -76,6 +88,7 @@ func TestList(t *testing.T) {
 	got := List()
 	want := []Builtin{
 		{Kind: "alerts", Name: "log"},
+		{Kind: "alerts", Name: "webhook"},
 		{Kind: "plans", Name: "static"},
 		{Kind: "proxy", Name: "caddy"},
 		{Kind: "proxy", Name: "nginx"},
@@ -107,6 +120,11 @@ func TestConfigureWhileServing(t *testing.T) {
 	for k := range builtins {
 		t.Run(k.kind+"/"+k.name, func(t *testing.T) {
 			p, _ := Lookup(k.kind, k.name)
+			specPB, err := p.ConfigSpec(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js := minimalConfig(t, k.kind+"/"+k.name, specPB)
 			call := func() error {
 				switch x := p.(type) {
 				case sdk.Scheduler:
@@ -131,7 +149,7 @@ func TestConfigureWhileServing(t *testing.T) {
 			for range 2 {
 				go func() {
 					for range 200 {
-						if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: []byte(`{}`)}); err != nil {
+						if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js}); err != nil {
 							done <- err
 							return
 						}

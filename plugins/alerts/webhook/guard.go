@@ -1,0 +1,88 @@
+package webhook
+
+import (
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// blockedPrefixes are the ranges, beyond those netip classifies
+// (loopback, private, link-local, multicast, unspecified), that a webhook
+// may not reach without allow_private.
+var blockedPrefixes = []struct {
+	prefix netip.Prefix
+	why    string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `a "this network" address`},
+	{netip.MustParsePrefix("100.64.0.0/10"), "a carrier-grade NAT (shared) address"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "an IETF protocol assignment address"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking address"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved or broadcast address"},
+	{netip.MustParsePrefix("::/96"), "an IPv4-compatible IPv6 address"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address"},
+	{netip.MustParsePrefix("fec0::/10"), "a site-local IPv6 address"},
+}
+
+// nat64 is the well-known NAT64 prefix: its addresses reach the IPv4
+// address in their last 32 bits, which is checked in their stead.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// blockedReason says why a may not be connected to without allow_private
+// ("a loopback address", …), or returns "" when it may. IPv4-mapped IPv6
+// addresses (::ffff:10.0.0.1) are judged as the IPv4 address they carry;
+// zones are ignored.
+func blockedReason(a netip.Addr) string {
+	a = a.WithZone("").Unmap()
+	switch {
+	case !a.IsValid():
+		return "not an IP address"
+	case a.IsUnspecified():
+		return "the unspecified address"
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsPrivate():
+		return "a private address"
+	case a.IsLinkLocalUnicast():
+		return "a link-local address (where cloud metadata services answer)"
+	case a.IsMulticast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
+		return "a multicast address"
+	}
+	for _, b := range blockedPrefixes {
+		if b.prefix.Contains(a) {
+			return b.why
+		}
+	}
+	if nat64.Contains(a) {
+		b := a.As16()
+		if why := blockedReason(netip.AddrFrom4([4]byte(b[12:]))); why != "" {
+			return why + " behind the NAT64 prefix"
+		}
+	}
+	return ""
+}
+
+// blockedError is the dial error of a connection the guard refused.
+type blockedError struct {
+	addr string // the IP address (or what the dialer passed)
+	why  string
+}
+
+// Error implements error.
+func (e *blockedError) Error() string {
+	return fmt.Sprintf("refused to connect to %s: %s, and allow_private is false", e.addr, e.why)
+}
+
+// guardControl is the net.Dialer Control function of a plugin without
+// allow_private: it runs after name resolution, for every address the
+// dialer tries, so a host name that resolves (or re-resolves, as in DNS
+// rebinding) to a private address is refused as surely as a literal one.
+func guardControl(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return &blockedError{addr: address, why: "not an IP address and port"}
+	}
+	if why := blockedReason(ap.Addr()); why != "" {
+		return &blockedError{addr: ap.Addr().String(), why: why}
+	}
+	return nil
+}
