@@ -11,6 +11,7 @@ FUZZ_TARGETS := \
 	./core/secrets:FuzzDecrypt \
 	./core/proxy:FuzzBuild \
 	./plugins/proxy/traefik:FuzzRender \
+	./plugins/plans/http:FuzzParseDocument \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \

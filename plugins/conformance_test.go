@@ -1,6 +1,10 @@
 package plugins
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -21,8 +25,27 @@ func TestMain(m *testing.M) {
 		}
 	}
 	sdktest.ServeNamedIfChild(factories)
-	os.Exit(m.Run())
+	// plans/http's first good config needs a live catalogue: the kit and
+	// TestConfigureWhileServing call Plans with it. The plugin subprocess
+	// fetches it from this (the parent) process.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, plansHTTPCatalogue)
+	}))
+	c := conformance["plans/http"]
+	c.good = append([]string{fmt.Sprintf("url = %q", srv.URL+"/plans.json")}, c.good...)
+	conformance["plans/http"] = c
+	code := m.Run()
+	srv.Close()
+	os.Exit(code)
 }
+
+// plansHTTPCatalogue is the document the plans/http conformance server
+// answers: the seed's free/pro/business table.
+const plansHTTPCatalogue = `{"default_plan": "free", "plans": [
+  {"id": "free",     "name": "Free",     "max_apps": 1, "cpu": 1, "memory": "512MiB", "disk": "1GiB",  "bandwidth": "10mbit"},
+  {"id": "pro",      "name": "Pro",      "max_apps": 5, "cpu": 2, "memory": "2GiB",   "disk": "10GiB", "bandwidth": "100mbit"},
+  {"id": "business", "name": "Business", "max_apps": 0, "cpu": 4, "memory": "8GiB",   "disk": "50GiB"}]}`
 
 // The good and bad config blocks each built-in must accept and reject.
 var conformance = map[string]struct{ good, bad []string }{
@@ -57,6 +80,15 @@ var conformance = map[string]struct{ good, bad []string }{
 			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nheaders = { \"webhook-id\" = \"x\" }",
 			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nmax_concurrency = 0",
 			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\ntimeout = \"forever\""},
+	},
+	// The live url = "…" good config is put first by TestMain.
+	"plans/http": {
+		good: []string{`url = "https://plans.example.com/wisehosting/plans.json"`,
+			"url = \"http://10.0.0.5:8080/plans?tenant=a\"\nrefresh = \"30s\"\ntimeout = \"2s\"\nmax_size = \"64KiB\"\nheaders = { Authorization = \"Bearer x\", \"X-Tenant\" = \"a\" }"},
+		bad: []string{``, `url = "ftp://plans.example.com/plans.json"`, `url = "https://user:pass@plans.example.com/plans.json"`,
+			"url = \"https://plans.example.com/\"\nrefresh = \"1s\"", "url = \"https://plans.example.com/\"\ntimeout = \"forever\"",
+			"url = \"https://plans.example.com/\"\nmax_size = \"lots\"", "url = \"https://plans.example.com/\"\nheaders = { Host = \"x\" }",
+			"url = \"https://plans.example.com/\"\nheaders = [\"x\"]", `url = ["https://plans.example.com/"]`},
 	},
 	"alerts/log": {
 		good: []string{``, `level = "debug"`},

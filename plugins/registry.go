@@ -12,6 +12,7 @@ import (
 
 	alertslog "github.com/wisehosting/wisehosting/plugins/alerts/log"
 	alertswebhook "github.com/wisehosting/wisehosting/plugins/alerts/webhook"
+	httpplans "github.com/wisehosting/wisehosting/plugins/plans/http"
 	"github.com/wisehosting/wisehosting/plugins/plans/static"
 	"github.com/wisehosting/wisehosting/plugins/proxy/caddy"
 	"github.com/wisehosting/wisehosting/plugins/proxy/nginx"
@@ -41,6 +42,7 @@ var builtins = map[key]func() sdk.Plugin{
 	{sdk.KindScheduler, binpack.Name}:     func() sdk.Plugin { return binpack.New() },
 	{sdk.KindScheduler, spread.Name}:      func() sdk.Plugin { return spread.New() },
 	{sdk.KindPlans, static.Name}:          func() sdk.Plugin { return static.New() },
+	{sdk.KindPlans, httpplans.Name}:       func() sdk.Plugin { return httpplans.New() },
 	{sdk.KindAlerts, alertslog.Name}:      func() sdk.Plugin { return alertslog.New() },
 	{sdk.KindAlerts, alertswebhook.Name}:  func() sdk.Plugin { return alertswebhook.New() },
 	{sdk.KindProxy, traefik.Name}:         func() sdk.Plugin { return traefik.New() },

@@ -89,6 +89,7 @@ func TestList(t *testing.T) {
 	want := []Builtin{
 		{Kind: "alerts", Name: "log"},
 		{Kind: "alerts", Name: "webhook"},
+		{Kind: "plans", Name: "http"},
 		{Kind: "plans", Name: "static"},
 		{Kind: "proxy", Name: "caddy"},
 		{Kind: "proxy", Name: "nginx"},
@@ -144,6 +145,10 @@ func TestConfigureWhileServing(t *testing.T) {
 					return err
 				}
 				return fmt.Errorf("%T implements no kind", p)
+			}
+			// Configured once first, as the host does before any call.
+			if err := p.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js}); err != nil {
+				t.Fatal(err)
 			}
 			done := make(chan error, 4)
 			for range 2 {
