@@ -94,9 +94,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.exec(t, `UPDATE apps SET status = 'running', worker_id = $2 WHERE id = $1`, f.app.ID, f.worker.ID)
 	f.exec(t, `UPDATE workers SET last_heartbeat = now() WHERE id = $1`, f.worker.ID)
-	if err := f.st.EnsureAlertRules(ctx, []int64{f.app.ID}); err != nil {
-		t.Fatal(err)
-	}
+	// CreateApp gave the app the default rules.
 	f.poller, err = alerts.NewPoller(alerts.PollerOptions{Targets: f.st, Stats: f.stats, Manager: alerts.NewManager(f.st),
 		Now: f.clock.Now, Logger: testutil.Logger(t)})
 	if err != nil {
@@ -315,14 +313,16 @@ func TestOffline(t *testing.T) {
 	}
 }
 
-// Rules are per app and kind; EnsureAlertRules keeps an owner's changes.
+// Rules are per app and kind; an app is created with the defaults, and
+// EnsureAlertRules adds missing ones while keeping an owner's changes.
 func TestRules(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	rules, err := f.st.ListAppAlertRules(ctx, f.app.ID)
 	if err != nil || len(rules) != len(store.DefaultAlertRules) {
-		t.Fatalf("rules %v, %v", rules, err)
+		t.Fatalf("rules of a new app %v, %v", rules, err)
 	}
+	f.exec(t, `DELETE FROM app_alert_rules WHERE app_id = $1 AND kind = 'disk'`, f.app.ID)
 	if _, err := f.st.UpsertAlertRule(ctx, store.AlertRule{AppID: f.app.ID, Kind: store.RuleCPU, Enabled: true, Threshold: 50, SustainMinutes: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -330,6 +330,9 @@ func TestRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules, _ = f.st.ListAppAlertRules(ctx, f.app.ID)
+	if len(rules) != len(store.DefaultAlertRules) {
+		t.Errorf("EnsureAlertRules did not restore the missing rule: %v", rules)
+	}
 	for _, r := range rules {
 		if r.Kind == store.RuleCPU && (r.Threshold != 50 || r.SustainMinutes != 1) {
 			t.Errorf("EnsureAlertRules overwrote the owner's rule: %+v", r)

@@ -51,16 +51,22 @@ func scanAlertRule(r pgx.Row) (AlertRule, error) {
 	return a, err
 }
 
-// EnsureAlertRules gives each of the apps the DefaultAlertRules it lacks,
+// defaultRuleColumns is DefaultAlertRules as the columns of an unnest.
+func defaultRuleColumns() (kinds []string, thresholds []float64, sustains []int32) {
+	for _, r := range DefaultAlertRules {
+		kinds, thresholds, sustains = append(kinds, r.Kind), append(thresholds, r.Threshold), append(sustains, int32(r.SustainMinutes))
+	}
+	return kinds, thresholds, sustains
+}
+
+// EnsureAlertRules gives each of the apps (created before CreateApp added
+// them) the DefaultAlertRules it lacks,
 // in one statement; rules that exist are left as their owner set them.
 func (s *Store) EnsureAlertRules(ctx context.Context, appIDs []int64) error {
 	if len(appIDs) == 0 {
 		return nil
 	}
-	kinds, thresholds, sustains := make([]string, 0, len(DefaultAlertRules)), make([]float64, 0, len(DefaultAlertRules)), make([]int32, 0, len(DefaultAlertRules))
-	for _, r := range DefaultAlertRules {
-		kinds, thresholds, sustains = append(kinds, r.Kind), append(thresholds, r.Threshold), append(sustains, int32(r.SustainMinutes))
-	}
+	kinds, thresholds, sustains := defaultRuleColumns()
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO app_alert_rules (app_id, user_id, kind, enabled, threshold, sustain_minutes)
 		SELECT a.id, a.user_id, d.kind, true, d.threshold, d.sustain

@@ -96,20 +96,29 @@ func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
 	if runtime == "" {
 		runtime = "exec"
 	}
+	kinds, thresholds, sustains := defaultRuleColumns()
+	// The app and its default alert rules, in one statement.
 	a, err := scanApp(q.QueryRow(ctx, `
-		INSERT INTO apps (uuid, user_id, name, subdomain, runtime, git_repo, git_branch,
-			build_command, run_command, dockerfile)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+appColumns,
+		WITH a AS (
+			INSERT INTO apps (uuid, user_id, name, subdomain, runtime, git_repo, git_branch,
+				build_command, run_command, dockerfile)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *),
+		r AS (
+			INSERT INTO app_alert_rules (app_id, user_id, kind, enabled, threshold, sustain_minutes)
+			SELECT a.id, a.user_id, d.kind, true, d.threshold, d.sustain
+			FROM a CROSS JOIN unnest($11::text[], $12::float8[], $13::int[]) AS d(kind, threshold, sustain))
+		SELECT `+appColumns+` FROM a`,
 		uuid.NewString(), na.UserID, na.Name, sub, runtime, na.GitRepo, na.GitBranch,
-		na.BuildCommand, na.RunCommand, na.Dockerfile))
+		na.BuildCommand, na.RunCommand, na.Dockerfile, kinds, thresholds, sustains))
 	if err != nil {
 		return nil, mapErr("create app", err)
 	}
 	return a, nil
 }
 
-// CreateApp inserts an app with a fresh UUID. A name already used by the
-// same user, or a subdomain used by any live app, is ErrConflict.
+// CreateApp inserts an app with a fresh UUID and the DefaultAlertRules. A
+// name already used by the same user, or a subdomain used by any live app,
+// is ErrConflict.
 func (s *Store) CreateApp(ctx context.Context, na NewApp) (*App, error) {
 	return createApp(ctx, s.pool, na)
 }

@@ -285,7 +285,7 @@ func TestCascadeDeletes(t *testing.T) {
 		{`INSERT INTO webhook_deliveries (webhook_id, event_id, event) VALUES ($1, 'e1', 'app.cpu')`, []any{hookID}},
 		{`INSERT INTO sessions (user_id, token_hash) VALUES ($1, repeat('a', 64))`, []any{u}},
 		{`INSERT INTO audit_events (user_id, kind) VALUES ($1, 'login')`, []any{u}},
-		{`INSERT INTO app_alert_rules (app_id, user_id, kind) VALUES ($1, $2, 'cpu')`, []any{a, u}},
+		{`INSERT INTO app_alert_rules (app_id, user_id, kind) VALUES ($1, $2, 'cpu') ON CONFLICT (app_id, kind) DO NOTHING`, []any{a, u}}, // CreateApp gave it its rules
 		{`INSERT INTO alerts (user_id, app_id, kind, source_type, source_id) VALUES ($1, $2, 'cpu', 'rule', '1')`, []any{u, a}},
 		{`INSERT INTO usage_samples (app_id, user_id, bucket_start) VALUES ($1, $2, '2026-01-01 00:05:00+00')`, []any{a, u}},
 		{`INSERT INTO backup_codes (user_id, code_hash) VALUES ($1, 'h')`, []any{u}},
