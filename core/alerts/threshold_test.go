@@ -111,8 +111,9 @@ func (f *fixture) exec(t *testing.T, sql string, args ...any) {
 }
 
 // heartbeat records a heartbeat of the worker at the fake clock's now.
-func (f *fixture) heartbeat() {
-	_, _ = f.st.Pool().Exec(context.Background(), `UPDATE workers SET last_heartbeat = $2 WHERE id = $1`, f.worker.ID, f.clock.Now())
+func (f *fixture) heartbeat(t *testing.T) {
+	t.Helper()
+	f.exec(t, `UPDATE workers SET last_heartbeat = $2 WHERE id = $1`, f.worker.ID, f.clock.Now())
 }
 
 // tick advances the clock by d and polls; unless the worker is silent, it
@@ -121,7 +122,7 @@ func (f *fixture) tick(t *testing.T, d time.Duration) {
 	t.Helper()
 	f.clock.advance(d)
 	if !f.silent {
-		f.heartbeat()
+		f.heartbeat(t)
 	}
 	if err := f.poller.Tick(t.Context()); err != nil {
 		t.Fatal(err)

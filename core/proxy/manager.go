@@ -470,9 +470,18 @@ const maxLoggedRejections = 20
 // previous one did not have (a bad domain is reported once, not at every
 // change of an unrelated app).
 func (m *Manager) logRejected(prev *State, rejected []Rejection) {
+	// A set, not a scan of the previous list per rejection: a table with
+	// thousands of bad domains changes generation often.
+	var known map[Rejection]bool
+	if prev != nil {
+		known = make(map[Rejection]bool, len(prev.Rejected))
+		for _, r := range prev.Rejected {
+			known[r] = true
+		}
+	}
 	var fresh []Rejection
 	for _, r := range rejected {
-		if prev == nil || !slices.Contains(prev.Rejected, r) {
+		if !known[r] {
 			fresh = append(fresh, r)
 		}
 	}

@@ -368,3 +368,20 @@ func TestManagerAppliesBeforeSlowRenders(t *testing.T) {
 	close(release)
 	waitFor(t, "generation 2 rendered", func() bool { return settled(h.m, 2) })
 }
+
+// A rejected host is logged when it first appears, not again at every
+// change of an unrelated app.
+func TestManagerLogsARejectionOnce(t *testing.T) {
+	bad := store.RouteRow{AppID: 1, Subdomain: "shop", Port: 3000, WorkerAddress: "10.0.0.1", Domains: []string{"shop.apps.example.com"}}
+	h := start(t, []store.RouteRow{bad})
+	waitFor(t, "generation 1", func() bool { return settled(h.m, 1) })
+	h.src.set([]store.RouteRow{bad, row(2, "blog", 3001)}, nil)
+	h.m.Wake()
+	waitFor(t, "generation 2", func() bool { return settled(h.m, 2) })
+	if n := strings.Count(h.logString(), "host left out of the route table"); n != 1 {
+		t.Errorf("the rejection was logged %d times:\n%s", n, h.logString())
+	}
+	if got := h.m.State().Rejected; len(got) != 1 || got[0].AppID != 1 {
+		t.Errorf("rejected %+v", got)
+	}
+}
