@@ -33,7 +33,7 @@
 // Messages quote at most a few hundred bytes of the answer (control
 // characters removed); at most 64 KiB of it is read.
 //
-// Unless allow_private is set, the plugin refuses to connect to loopback,
+// Unless allow_private is set, the plugin refuses (sdk/netguard) to connect to loopback,
 // private (RFC 1918, fc00::/7), link-local (169.254.0.0/16, where cloud
 // metadata services answer, and fe80::/10), unspecified, multicast,
 // carrier-grade NAT (100.64.0.0/10) and reserved addresses, also in their
@@ -89,6 +89,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/netguard"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 	"github.com/wisehosting/wisehosting/sdk/units"
@@ -355,7 +356,7 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 		return nil, errors.New("url: empty port")
 	}
 	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !allowPrivate {
-		if why := blockedReason(addr); why != "" {
+		if why := netguard.Reason(addr); why != "" {
 			return nil, fmt.Errorf("url: %s is %s; set allow_private = true to send webhooks there", addr, why)
 		}
 	}
@@ -439,7 +440,7 @@ func isTokenChar(c byte) bool {
 func newClient(timeout time.Duration, conc int, allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	if !allowPrivate {
-		dialer.Control = guardControl
+		dialer.Control = netguard.Control
 	}
 	return &http.Client{
 		Transport: &http.Transport{
@@ -614,7 +615,7 @@ func payload(ev *pluginv1.Event, now time.Time) ([]byte, error) {
 // requestFailed is the result of a request that got no answer: parent is
 // Deliver's context, ctx the request's (parent with the timeout).
 func requestFailed(parent, ctx context.Context, ev *pluginv1.Event, err error, timeout time.Duration) *pluginv1.DeliveryResult {
-	var blocked *blockedError
+	var blocked *netguard.BlockedError
 	if errors.As(err, &blocked) {
 		return result(ev, failed, 0, "not sent: "+blocked.Error()+
 			" (a configuration problem, not retried: point url at a public address, or set allow_private = true)")

@@ -743,7 +743,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 	}
 	r := deliver(t, p, testEvent("ev-p"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "refused to connect to") ||
-		!strings.Contains(r.GetMessage(), "a loopback address, and allow_private is false") || !strings.Contains(r.GetMessage(), "not retried") {
+		!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") {
 		t.Fatalf("result %v", r)
 	}
 	if n := rc.hits.Load(); n != 0 {

@@ -1,4 +1,4 @@
-package webhook
+package netguard
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestBlockedReason(t *testing.T) {
+func TestReason(t *testing.T) {
 	tests := []struct {
 		addr string
 		want string // part of the reason; "" means allowed
@@ -57,7 +57,7 @@ func TestBlockedReason(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			got := blockedReason(netip.MustParseAddr(tt.addr))
+			got := Reason(netip.MustParseAddr(tt.addr))
 			if tt.want == "" {
 				if got != "" {
 					t.Fatalf("%s blocked as %q", tt.addr, got)
@@ -69,12 +69,12 @@ func TestBlockedReason(t *testing.T) {
 			}
 		})
 	}
-	if got := blockedReason(netip.Addr{}); got == "" {
+	if got := Reason(netip.Addr{}); got == "" {
 		t.Error("the zero Addr is allowed")
 	}
 }
 
-func TestGuardControl(t *testing.T) {
+func TestControl(t *testing.T) {
 	tests := []struct {
 		address string
 		want    string // part of the error; "" means allowed
@@ -90,16 +90,16 @@ func TestGuardControl(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.address, func(t *testing.T) {
-			err := guardControl("tcp4", tt.address, nil)
+			err := Control("tcp4", tt.address, nil)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			var b *blockedError
-			if !errors.As(err, &b) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "allow_private") {
-				t.Fatalf("err = %v, want a blockedError with %q", err, tt.want)
+			var b *BlockedError
+			if !errors.As(err, &b) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a BlockedError with %q", err, tt.want)
 			}
 		})
 	}
