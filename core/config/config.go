@@ -84,6 +84,9 @@ type Config struct {
 	OAuth map[string]OAuth `json:"oauth"`
 	// Proxy is the `proxy` block (optional).
 	Proxy Proxy `json:"proxy"`
+	// Events is the `events` block (optional): delivery of platform events
+	// to alert sinks and users' webhooks.
+	Events Events `json:"events"`
 	// Plugins holds the `plugin "<kind>" "<name>"` blocks in file order.
 	Plugins []Plugin `json:"plugins"`
 
@@ -245,6 +248,27 @@ type Security struct {
 	// AllowPrivateTargets (`allow_private_targets`, default false) lets
 	// webhooks and other outbound calls reach private and loopback addresses.
 	AllowPrivateTargets bool `json:"allow_private_targets"`
+}
+
+// Events is the `events` block: how the outbox dispatcher delivers platform
+// events and how long their records are kept.
+type Events struct {
+	// BatchSize (`batch_size`, default 500, 1..5000) is how many events
+	// the dispatcher reads at once; each sink gets one call per batch.
+	BatchSize int `json:"batch_size"`
+	// MaxAge (`max_age`, default "3d", at least 1m) is how long a target
+	// that keeps failing is retried, from the event's time; then the
+	// event is dead for it.
+	MaxAge time.Duration `json:"max_age"`
+	// Retention (`retention`, default "30d", at least 1h) is how long
+	// finished outbox rows, webhook deliveries and audit events are kept.
+	Retention time.Duration `json:"retention"`
+	// WebhookTimeout (`webhook_timeout`, default "10s", 100ms..5m) bounds
+	// one request to a user's webhook.
+	WebhookTimeout time.Duration `json:"webhook_timeout"`
+	// WebhookConcurrency (`webhook_concurrency`, default 16, 1..256) is how
+	// many requests to users' webhooks may be in flight at once.
+	WebhookConcurrency int `json:"webhook_concurrency"`
 }
 
 // Logging is the `logging` block.

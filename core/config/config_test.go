@@ -92,6 +92,11 @@ func TestDefaults(t *testing.T) {
 		{"worker.heartbeat_interval", cfg.Worker.HeartbeatInterval, 15 * time.Second},
 		{"worker.log_retention", cfg.Worker.LogRetention, 7 * 24 * time.Hour},
 		{"worker.allow_loopback_address", cfg.Worker.AllowLoopbackAddress, false},
+		{"events.batch_size", cfg.Events.BatchSize, 500},
+		{"events.max_age", cfg.Events.MaxAge, 72 * time.Hour},
+		{"events.retention", cfg.Events.Retention, 30 * 24 * time.Hour},
+		{"events.webhook_timeout", cfg.Events.WebhookTimeout, 10 * time.Second},
+		{"events.webhook_concurrency", cfg.Events.WebhookConcurrency, 16},
 		{"server.previous_secrets", len(cfg.Server.PreviousSecrets), 0},
 		{"container.port_range_start", cfg.Container.PortRangeStart, 20000},
 		{"container.port_range_end", cfg.Container.PortRangeEnd, 29999},
@@ -616,6 +621,18 @@ func TestDiagnostics(t *testing.T) {
 			name: "zero duration",
 			src:  platform + server + "security {\n  session_ttl = \"0s\"\n}\n",
 			want: []string{"4:17 Invalid duration | security.session_ttl must be longer than zero"},
+		},
+		{
+			name: "events bounds",
+			src: platform + server + "events {\n  batch_size = 0\n  webhook_concurrency = 300\n  max_age = \"30s\"\n" +
+				"  retention = \"10m\"\n  webhook_timeout = \"10m\"\n}\n",
+			want: []string{
+				"4:16 Invalid events.batch_size | events.batch_size: 0 is outside 1..5000",
+				"5:25 Invalid events.webhook_concurrency | events.webhook_concurrency: 300 is outside 1..256",
+				"6:13 Invalid events.max_age | events.max_age: 30s must be at least 1m",
+				"7:15 Invalid events.retention | events.retention: 10m must be at least 1h",
+				"8:21 Invalid events.webhook_timeout | events.webhook_timeout: 10m must be between 100ms and 5m",
+			},
 		},
 		{
 			name: "negative duration",

@@ -42,6 +42,11 @@ const (
 	DefaultSessionTTL        = 720 * time.Hour
 	DefaultLogLevel          = "info"
 	DefaultSMTPPort          = 587
+	DefaultEventBatchSize    = 500
+	DefaultEventMaxAge       = 3 * units.Day
+	DefaultEventRetention    = 30 * units.Day
+	DefaultWebhookTimeout    = 10 * time.Second
+	DefaultWebhookConc       = 16
 )
 
 // defaults returns a Config holding every default; dataDir is not yet
@@ -65,13 +70,17 @@ func defaults() *Config {
 		Container: Container{PortRangeStart: DefaultPortRangeStart, PortRangeEnd: DefaultPortRangeEnd, Network: DefaultNetwork},
 		Security:  Security{APIRateWindow: DefaultAPIRateWindow, SessionTTL: DefaultSessionTTL, SecureCookies: true},
 		Logging:   Logging{Level: DefaultLogLevel},
+		Events: Events{
+			BatchSize: DefaultEventBatchSize, MaxAge: DefaultEventMaxAge, Retention: DefaultEventRetention,
+			WebhookTimeout: DefaultWebhookTimeout, WebhookConcurrency: DefaultWebhookConc,
+		},
 		OAuth:     map[string]OAuth{},
 		ranges:    map[string]hcl.Range{},
 	}
 }
 
 // singletonBlocks are the top-level blocks without labels, each allowed once.
-var singletonBlocks = []string{"platform", "server", "database", "scheduler", "worker", "container", "security", "logging", "smtp", "proxy"}
+var singletonBlocks = []string{"platform", "server", "database", "scheduler", "worker", "container", "security", "logging", "smtp", "proxy", "events"}
 
 var rootSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "data_dir"}}}
@@ -256,6 +265,15 @@ func (d *decoder) decodeFile(file *hcl.File) *Config {
 			c.SMTP = s
 		case "proxy":
 			d.decodeBody(blk.Body, "proxy", nil, secretField("token", &c.Proxy.Token))
+		case "events":
+			e := &c.Events
+			d.decodeBody(blk.Body, "events", nil,
+				intField("batch_size", &e.BatchSize),
+				durField("max_age", &e.MaxAge),
+				durField("retention", &e.Retention),
+				durField("webhook_timeout", &e.WebhookTimeout),
+				intField("webhook_concurrency", &e.WebhookConcurrency),
+			)
 		case "oauth":
 			d.decodeOAuth(blk)
 		case "plugin":

@@ -202,6 +202,9 @@ func (d *decoder) validate() {
 			d.quote("container.network", ct.Network)))
 	}
 
+	// events
+	d.validateEvents()
+
 	// logging
 	if lvl := c.Logging.Level; !slices.Contains(logLevels, lvl) {
 		hint := ""
@@ -482,4 +485,29 @@ func checkDSN(s string) error {
 		return errors.New(`must be a postgres:// URL or a keyword/value DSN such as "host=db dbname=wisehosting"`)
 	}
 	return nil
+}
+
+// validateEvents checks the events block's bounds.
+func (d *decoder) validateEvents() {
+	e := d.cfg.Events
+	intIn := func(path string, v, lo, hi int) {
+		if !d.failed[path] && (v < lo || v > hi) {
+			d.check(path, fmt.Errorf("%s is outside %d..%d", d.show(path, strconv.Itoa(v)), lo, hi))
+		}
+	}
+	durIn := func(path string, v, lo, hi time.Duration) {
+		if d.failed[path] || v >= lo && (hi == 0 || v <= hi) {
+			return
+		}
+		bound := "at least " + units.FormatDuration(lo)
+		if hi != 0 {
+			bound = "between " + units.FormatDuration(lo) + " and " + units.FormatDuration(hi)
+		}
+		d.check(path, fmt.Errorf("%s must be %s", d.show(path, units.FormatDuration(v)), bound))
+	}
+	intIn("events.batch_size", e.BatchSize, 1, 5000)
+	intIn("events.webhook_concurrency", e.WebhookConcurrency, 1, 256)
+	durIn("events.max_age", e.MaxAge, time.Minute, 0)
+	durIn("events.retention", e.Retention, time.Hour, 0)
+	durIn("events.webhook_timeout", e.WebhookTimeout, 100*time.Millisecond, 5*time.Minute)
 }

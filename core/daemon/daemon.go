@@ -22,6 +22,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/alerts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/config"
+	"github.com/wisehosting/wisehosting/core/events"
 	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/plans"
@@ -60,6 +61,7 @@ type Daemon struct {
 	scheduler *scheduler.Scheduler
 	jobs      *scheduler.Jobs
 	proxy     *proxy.Manager
+	events    *events.Dispatcher
 	listener  *store.Listener
 	http      *http.Server
 	ln        net.Listener
@@ -188,6 +190,9 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	d.bg.Go(func() { rec.Run(d.bgCtx) })
+	if err := d.startEvents(); err != nil {
+		return err
+	}
 	// Every subsystem has registered its channels: listen.
 	d.bg.Go(func() {
 		if err := d.listener.Run(d.bgCtx); err != nil {
@@ -196,6 +201,35 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	})
 	return nil
 }
+
+// startEvents runs the outbox dispatcher (one core of the cluster delivers)
+// and the daily retention prune.
+func (d *Daemon) startEvents() error {
+	ec := d.cfg.Events
+	disp, err := events.New(events.Options{
+		Store:              d.db.Store,
+		Sinks:              d.plugins.AlertSinks(),
+		WebhookConcurrency: ec.WebhookConcurrency,
+		BatchSize:          ec.BatchSize,
+		MaxAge:             ec.MaxAge,
+		Retention:          ec.Retention,
+		Listen: func(fn func()) {
+			d.listener.Handle(store.ChannelEvents, func(string) { fn() })
+			d.listener.OnConnect(fn)
+		},
+		Logger:   d.log.Named("events"),
+		Registry: d.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.events = disp
+	d.bg.Go(func() { disp.Run(d.bgCtx) })
+	return nil
+}
+
+// Events returns the outbox dispatcher.
+func (d *Daemon) Events() *events.Dispatcher { return d.events }
 
 // startScheduler runs the health monitor and the placement loop with the
 // configured scheduler plugin (scheduler.placement). Without any scheduler
