@@ -74,8 +74,8 @@ func defaults() *Config {
 			BatchSize: DefaultEventBatchSize, MaxAge: DefaultEventMaxAge, Retention: DefaultEventRetention,
 			WebhookTimeout: DefaultWebhookTimeout, WebhookConcurrency: DefaultWebhookConc,
 		},
-		OAuth:     map[string]OAuth{},
-		ranges:    map[string]hcl.Range{},
+		OAuth:  map[string]OAuth{},
+		ranges: map[string]hcl.Range{},
 	}
 }
 
