@@ -54,6 +54,7 @@ func Sections() []Section {
 		{Name: "hub-envelopes", Run: hubEnvelopes},
 		{Name: "hub-logs", Run: hubLogs},
 		{Name: "proxy", Run: proxySection},
+		{Name: "events", Run: eventsSection},
 	}
 }
 
