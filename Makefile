@@ -17,6 +17,8 @@ FUZZ_TARGETS := \
 	./sdk/hostname:FuzzValid \
 	./sdk/route:FuzzPrepare \
 	./sdk/stdwebhook:FuzzVerify \
+	./sdk/stdwebhook:FuzzCheckURL \
+	./sdk/stdwebhook:FuzzRetryAfter \
 	./sdk/wsproto:FuzzDecode \
 	./sdk/wsproto:FuzzDecodePayload
 

@@ -1,7 +1,8 @@
 // Package stdwebhook signs and verifies webhooks the Standard Webhooks way
-// (https://www.standardwebhooks.com/, spec version 1.0.0, symmetric scheme).
-// It depends on the standard library only, so a receiver can use it as
-// readily as a sender.
+// (https://www.standardwebhooks.com/, spec version 1.0.0, symmetric scheme),
+// and sends them. Besides the standard library it depends only on two small
+// sdk packages (event, netguard), so a receiver can use it as readily as a
+// sender.
 //
 // A webhook carries three headers:
 //
@@ -19,13 +20,31 @@
 // Secrets are serialised as "whsec_" followed by the standard base64 of 24
 // to 64 random bytes (NewSecret makes one; ParseSecret reads one).
 //
-// Sending:
+// Signing a request built by hand:
 //
 //	secret, err := stdwebhook.ParseSecret(cfg.Secret)
 //	…
 //	for k, v := range stdwebhook.Headers(eventID, time.Now(), body, secret) {
 //		req.Header[k] = v
 //	}
+//
+// Sending events (sdk/event) the way the platform does, with a Client: the
+// body is Body's JSON, the answer maps to an Outcome (2xx Delivered; 408,
+// 429, 5xx and no answer Retry, after the Retry-After the answer gave, at
+// most MaxRetryAfter; anything else Failed, 410 with Result.Gone set;
+// redirects are never followed), no proxy from the environment is used,
+// and unless ClientOptions.AllowPrivate the address guard (sdk/netguard)
+// refuses, when connecting, loopback, private, link-local and other
+// non-public addresses (Result.Blocked). Messages never show the secrets,
+// header values, or the URL's path and query:
+//
+//	secret, err := stdwebhook.ParseSecretAttr("secret", cfg.Secret) // CheckURL and CheckHeader the rest
+//	…
+//	c := stdwebhook.NewClient(stdwebhook.ClientOptions{Timeout: 10 * time.Second})
+//	defer c.Close()
+//	ep := &stdwebhook.Endpoint{URL: cfg.URL, Secrets: []stdwebhook.Secret{secret}, Redact: stdwebhook.SecretForms(cfg.Secret)}
+//	res := c.Send(ctx, ep, ev)
+//	if res.Outcome == stdwebhook.Retry { … try again, no sooner than res.RetryAfter … }
 //
 // Receiving:
 //

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,26 +202,25 @@ func TestConfigure(t *testing.T) {
 	}{
 		{name: "minimal", hcl: fmt.Sprintf("url = %q\nsecret = %q", "https://hooks.example.com/x?token=abc", secret),
 			check: func(t *testing.T, s *settings) {
-				if s.timeout != DefaultTimeout || cap(s.sem) != DefaultMaxConcurrency || len(s.secrets) != 1 {
-					t.Errorf("defaults: timeout %v, concurrency %d, %d secrets", s.timeout, cap(s.sem), len(s.secrets))
+				if s.timeout != DefaultTimeout || s.concurrency != DefaultMaxConcurrency || len(s.endpoint.Secrets) != 1 {
+					t.Errorf("defaults: timeout %v, concurrency %d, %d secrets", s.timeout, s.concurrency, len(s.endpoint.Secrets))
 				}
-				if s.url != "https://hooks.example.com/x?token=abc" || s.logURL != "https://hooks.example.com/x" {
-					t.Errorf("url %q, log url %q", s.url, s.logURL)
+				if s.endpoint.URL != "https://hooks.example.com/x?token=abc" || s.logURL != "https://hooks.example.com/x" {
+					t.Errorf("url %q, log url %q", s.endpoint.URL, s.logURL)
 				}
-				tr := s.client.Transport.(*http.Transport)
-				if tr.Proxy != nil {
-					t.Error("the transport uses a proxy")
+				if r := s.endpoint.Redact; len(r) != 2 || r[0] != secret || r[1] != strings.TrimPrefix(secret, "whsec_") {
+					t.Errorf("%d strings to redact", len(r))
 				}
 			}},
 		{name: "everything", hcl: config("http://127.0.0.1:8080/hook", secret,
 			fmt.Sprintf("secrets_previous = [%q]", old), `timeout = "250ms"`, "max_concurrency = 2",
 			`headers = { Authorization = "Bearer abc", "X-Team" = "ops", "User-Agent" = "custom" }`),
 			check: func(t *testing.T, s *settings) {
-				if s.timeout != 250*time.Millisecond || cap(s.sem) != 2 || len(s.secrets) != 2 {
-					t.Errorf("timeout %v, concurrency %d, %d secrets", s.timeout, cap(s.sem), len(s.secrets))
+				if s.timeout != 250*time.Millisecond || s.concurrency != 2 || len(s.endpoint.Secrets) != 2 {
+					t.Errorf("timeout %v, concurrency %d, %d secrets", s.timeout, s.concurrency, len(s.endpoint.Secrets))
 				}
-				if s.headers.Get("Authorization") != "Bearer abc" || s.headers.Get("X-Team") != "ops" {
-					t.Errorf("headers %v", s.headers)
+				if h := s.endpoint.Headers; h.Get("Authorization") != "Bearer abc" || h.Get("X-Team") != "ops" || h.Get("User-Agent") != "custom" {
+					t.Errorf("headers %v", h)
 				}
 			}},
 		{name: "localhost passes Configure (the dial guard judges names)", hcl: fmt.Sprintf("url = %q\nsecret = %q", "http://localhost:9/", secret)},
@@ -319,14 +320,14 @@ func TestReconfigure(t *testing.T) {
 	if err := plugintest.Configure(p, Spec(), config("ftp://b.example.com/", secret)); err == nil {
 		t.Fatal("ftp accepted")
 	}
-	if got := p.settings.Load().url; got != "https://a.example.com/" {
+	if got := p.settings.Load().endpoint.URL; got != "https://a.example.com/" {
 		t.Fatalf("url after a rejected config: %q", got)
 	}
 	if err := plugintest.Configure(p, Spec(), config("https://c.example.com/", secret, "max_concurrency = 3")); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.settings.Load(); s.url != "https://c.example.com/" || cap(s.sem) != 3 {
-		t.Fatalf("url %q, concurrency %d", s.url, cap(s.sem))
+	if s := p.settings.Load(); s.endpoint.URL != "https://c.example.com/" || s.concurrency != 3 {
+		t.Fatalf("url %q, concurrency %d", s.endpoint.URL, s.concurrency)
 	}
 }
 
@@ -383,20 +384,28 @@ func TestDeliverSigned(t *testing.T) {
 	}
 }
 
-// tamperTransport changes the last byte of every request body after the
-// plugin signed it, as a man in the middle would.
-type tamperTransport struct{ base http.RoundTripper }
-
-func (tt tamperTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	body, err := io.ReadAll(r.Body)
+// newTamperer returns a man in the middle on 127.0.0.1 that forwards every
+// request to target with "shop" in its body changed to "shoq" (same length),
+// after the plugin signed it, and relays the answer.
+func newTamperer(t *testing.T, target string) *httptest.Server {
+	t.Helper()
+	to, err := url.Parse(target)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	body = bytes.Replace(body, []byte(`"shop"`), []byte(`"shoq"`), 1)
-	r2 := r.Clone(r.Context())
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.ContentLength = int64(len(body))
-	return tt.base.RoundTrip(r2)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(to)
+		body, err := io.ReadAll(r.In.Body)
+		if err != nil {
+			body = nil // the receiver rejects the empty body
+		}
+		body = bytes.Replace(body, []byte(`"shop"`), []byte(`"shoq"`), 1)
+		r.Out.Body = io.NopCloser(bytes.NewReader(body))
+		r.Out.ContentLength = int64(len(body))
+	}}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // TestTamperedRejected: a body changed on the way does not verify; the
@@ -404,9 +413,8 @@ func (tt tamperTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestTamperedRejected(t *testing.T) {
 	secret := newSecret(t)
 	rc := newReceiver(t, secret)
-	p, _ := newTestPlugin(t, config(rc.srv.URL, secret))
-	s := p.settings.Load()
-	s.client.Transport = tamperTransport{base: s.client.Transport}
+	mitm := newTamperer(t, rc.srv.URL)
+	p, _ := newTestPlugin(t, config(mitm.URL, secret))
 
 	r := deliver(t, p, testEvent("ev-t"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "401 Unauthorized") ||
@@ -486,15 +494,20 @@ func TestBodyShape(t *testing.T) {
 	}
 }
 
-// TestBodyWithoutEventTime: an event without a time gets the send time.
+// TestBodyWithoutEventTime: an event without time_unix_nano gets the send
+// time, not the Unix epoch.
 func TestBodyWithoutEventTime(t *testing.T) {
+	secret := newSecret(t)
+	rc := newReceiver(t, secret)
+	p, _ := newTestPlugin(t, config(rc.srv.URL, secret))
 	before := time.Now().UTC()
-	b, err := payload(&pluginv1.Event{Id: "x", Type: "t"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	if r := deliver(t, p, &pluginv1.Event{Id: "x", Type: "t"})[0]; r.GetOutcome() != delivered {
+		t.Fatalf("result %v", r)
 	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	var m struct{ Timestamp time.Time }
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(rc.bodies[0], &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.Timestamp.Before(before) || m.Timestamp.After(time.Now()) || m.Timestamp.Location() != time.UTC {
@@ -743,7 +756,8 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 	}
 	r := deliver(t, p, testEvent("ev-p"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "refused to connect to") ||
-		!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") {
+		!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") ||
+		!strings.HasSuffix(r.GetMessage(), "point url at a public address, or set allow_private = true") {
 		t.Fatalf("result %v", r)
 	}
 	if n := rc.hits.Load(); n != 0 {
@@ -794,49 +808,71 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// TestResultMapping maps the sender's results to the protocol's, and logs
+// failures as warnings.
+func TestResultMapping(t *testing.T) {
 	tests := []struct {
-		in   string
-		want time.Duration
+		name  string
+		res   stdwebhook.Result
+		want  *pluginv1.DeliveryResult
+		warns bool
 	}{
-		{"", 0},
-		{"0", 0},
-		{"1", time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"3599", 3599 * time.Second},
-		{"3600", time.Hour},
-		{"99999999999999999999999", time.Hour},
-		{"-5", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"Sun, 01 Mar 2026 12:01:30 GMT", 90 * time.Second},
-		{"Sunday, 01-Mar-26 12:00:10 GMT", 10 * time.Second},
-		{"Sun Mar  1 12:00:05 2026", 5 * time.Second},
-		{"Sun, 01 Mar 2026 11:59:00 GMT", 0},
-		{"Mon, 02 Mar 2026 12:00:00 GMT", time.Hour},
+		{"delivered", stdwebhook.Result{Outcome: stdwebhook.Delivered, StatusCode: 200, Message: "ok"},
+			&pluginv1.DeliveryResult{EventId: "e", Outcome: delivered, Message: "ok"}, false},
+		{"retry after", stdwebhook.Result{Outcome: stdwebhook.Retry, RetryAfter: 1500 * time.Millisecond, Message: "later"},
+			&pluginv1.DeliveryResult{EventId: "e", Outcome: retry, RetryAfterMs: 1500, Message: "later"}, false},
+		{"gone", stdwebhook.Result{Outcome: stdwebhook.Failed, Gone: true, StatusCode: 410, Message: "gone"},
+			&pluginv1.DeliveryResult{EventId: "e", Outcome: failed, Message: "gone"}, true},
+		{"blocked", stdwebhook.Result{Outcome: stdwebhook.Failed, Blocked: true, Message: "not sent: refused (a configuration problem, not retried)"},
+			&pluginv1.DeliveryResult{EventId: "e", Outcome: failed,
+				Message: "not sent: refused (a configuration problem, not retried); point url at a public address, or set allow_private = true"}, true},
+		{"unknown outcome", stdwebhook.Result{Outcome: 0, Message: "?"},
+			&pluginv1.DeliveryResult{EventId: "e", Outcome: retry, Message: "the sender gave the unknown outcome Outcome(0): ?"}, false},
 	}
 	for _, tt := range tests {
-		if got := retryAfter(tt.in, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			l, buf := plugintest.JSONLogger()
+			p := newWithLogger(l)
+			got := p.result(&settings{logURL: "https://h/p"}, &pluginv1.Event{Id: "e", Type: "t"}, tt.res)
+			if got.GetEventId() != tt.want.GetEventId() || got.GetOutcome() != tt.want.GetOutcome() ||
+				got.GetRetryAfterMs() != tt.want.GetRetryAfterMs() || got.GetMessage() != tt.want.GetMessage() {
+				t.Fatalf("result %v, want %v", got, tt.want)
+			}
+			if warned := strings.Contains(buf.String(), "webhook not delivered"); warned != tt.warns {
+				t.Fatalf("warned %v, want %v:\n%s", warned, tt.warns, buf)
+			}
+		})
 	}
 }
 
-func TestQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"ok", "ok"},
-		{"  a\r\n\tb  ", "a b"},
-		{`{"error":"x"}`, "{ error : x }"},
-		{"\x1b[2J\x00bell\x07", "[2J bell"},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{"line\u2028sep\u0085", "line sep"},
-		{strings.Repeat("é", 200), strings.Repeat("é", 128) + "…"},
+// TestDeliverInOrder: with max_concurrency = 1 the endpoint gets the events
+// in the order of the request.
+func TestDeliverInOrder(t *testing.T) {
+	secret := newSecret(t)
+	var mu sync.Mutex
+	var order []string
+	rc := newReceiver(t, secret)
+	rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		order = append(order, r.Header.Get(stdwebhook.HeaderID))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	p, _ := newTestPlugin(t, config(rc.srv.URL, secret, "max_concurrency = 1"))
+	var events []*pluginv1.Event
+	var want []string
+	for i := range 10 {
+		events = append(events, testEvent(fmt.Sprintf("ev-%d", i)))
+		want = append(want, fmt.Sprintf("ev-%d", i))
 	}
-	for _, tt := range tests {
-		if got := quote([]byte(tt.in)); got != tt.want {
-			t.Errorf("quote(%q) = %q, want %q", tt.in, got, tt.want)
+	for _, r := range deliver(t, p, events...) {
+		if r.GetOutcome() != delivered {
+			t.Fatalf("result %v", r)
 		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, " ") != strings.Join(want, " ") {
+		t.Fatalf("arrival order %q", order)
 	}
 }

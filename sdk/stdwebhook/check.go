@@ -1,0 +1,168 @@
+package stdwebhook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/wisehosting/wisehosting/sdk/netguard"
+)
+
+// MaxHeaderValue bounds the length of an extra header's value.
+const MaxHeaderValue = 4 << 10
+
+// AddressError is CheckURL's error for a URL whose host is a literal IP
+// address the address guard (sdk/netguard) refuses. Callers that let the
+// guard be turned off can name their own setting with Addr and Why.
+type AddressError struct {
+	// Addr is the URL's literal address.
+	Addr netip.Addr
+	// Why is netguard.Reason's answer, e.g. "a loopback address".
+	Why string
+}
+
+// Error implements error.
+func (e *AddressError) Error() string {
+	return fmt.Sprintf("url: %s is %s, which webhooks may not be sent to", e.Addr, e.Why)
+}
+
+// CheckURL parses and checks a webhook URL: absolute http or https, a host
+// name, a port between 1 and 65535 if any, no user info (it would end up in
+// logs), no fragment (it is never sent), no surrounding white space. Unless
+// allowPrivate, a literal IP address the address guard refuses is an
+// *AddressError; host names are judged when connecting (see Client). The
+// errors name the scheme, port or address at most, never the whole URL: its
+// path or query may hold a token.
+func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("url is required")
+	}
+	if strings.TrimSpace(raw) != raw {
+		return nil, errors.New("url has leading or trailing white space")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL itself
+		}
+		return nil, fmt.Errorf("url is not a valid URL: %v", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("url: the scheme must be http or https, not %q", u.Scheme)
+	case u.Opaque != "" || u.Host == "":
+		return nil, errors.New("url must be absolute: http(s)://host[:port]/path")
+	case u.User != nil:
+		return nil, errors.New("url must not hold a user name or password (they would end up in logs): send credentials with headers, e.g. Authorization")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, errors.New("url must not have a #fragment (it is never sent)")
+	case u.Hostname() == "":
+		return nil, errors.New("url has no host name")
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("url: port %q is not between 1 and 65535", port)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return nil, errors.New("url: empty port")
+	}
+	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !allowPrivate {
+		if why := netguard.Reason(addr); why != "" {
+			return nil, &AddressError{Addr: addr, Why: why}
+		}
+	}
+	return u, nil
+}
+
+// secretError is an error of ParseSecretAttr: its own message, matching
+// ErrInvalidSecret with errors.Is.
+type secretError struct{ msg string }
+
+func (e *secretError) Error() string { return e.msg }
+func (e *secretError) Unwrap() error { return ErrInvalidSecret }
+
+// ParseSecretAttr parses the whsec_ secret of a setting named attr
+// ("secret", "secrets_previous[0]"), naming attr in its errors. Unlike
+// ParseSecret it requires the whsec_ prefix: bare base64 is ambiguous (is
+// "correcthorsebatterystaple…" a password or base64?), the prefix says what
+// the value is. Its errors match ErrInvalidSecret with errors.Is and never
+// show the secret or a part of it.
+func ParseSecretAttr(attr, raw string) (Secret, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, &secretError{fmt.Sprintf("%s is required: %s followed by the base64 of %d to %d random bytes",
+			attr, SecretPrefix, MinSecretBytes, MaxSecretBytes)}
+	}
+	if !strings.HasPrefix(strings.TrimSpace(raw), SecretPrefix) {
+		return nil, &secretError{fmt.Sprintf("%s must start with %q and continue with the base64 of %d to %d random bytes (e.g. \"whsec_$(openssl rand -base64 32)\")",
+			attr, SecretPrefix, MinSecretBytes, MaxSecretBytes)}
+	}
+	key, err := ParseSecret(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", attr, err)
+	}
+	return key, nil
+}
+
+// SecretForms returns the spellings of a configured secret that a message
+// must never show: as configured (without surrounding white space) and its
+// base64 part. Put them in Endpoint.Redact.
+func SecretForms(raw string) []string {
+	raw = strings.TrimSpace(raw)
+	return []string{raw, strings.TrimPrefix(raw, SecretPrefix)}
+}
+
+// refusedHeaders are the extra headers CheckHeader refuses besides the
+// webhook-* ones: those the request's framing owns, and hop-by-hop ones.
+var refusedHeaders = []string{
+	"Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection", "Keep-Alive",
+	"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect",
+}
+
+// CheckHeader checks an extra request header: a valid name (RFC 9110
+// token), not a webhook-* header (they carry the signature), not one the
+// sender or its HTTP client sets (Content-Type, Content-Length, Host,
+// hop-by-hop headers), a value of at most MaxHeaderValue bytes without
+// control characters. User-Agent may be set. Its errors show the name,
+// never the value.
+func CheckHeader(name, value string) error {
+	if name == "" {
+		return errors.New("headers: empty header name")
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return fmt.Errorf("headers: %q is not a valid header name", name)
+		}
+	}
+	canon := http.CanonicalHeaderKey(name)
+	if strings.HasPrefix(canon, "Webhook-") {
+		return fmt.Errorf("headers: %q is refused: the webhook-* headers carry the signature", name)
+	}
+	if slices.Contains(refusedHeaders, canon) {
+		return fmt.Errorf("headers: %q is refused: the sender and its HTTP client set it", name)
+	}
+	if len(value) > MaxHeaderValue {
+		return fmt.Errorf("headers: the value of %q is longer than %d bytes", name, MaxHeaderValue)
+	}
+	for i := 0; i < len(value); i++ {
+		if b := value[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return fmt.Errorf("headers: the value of %q holds a control character", name)
+		}
+	}
+	return nil
+}
+
+// isTokenChar reports whether c may appear in an HTTP header name (RFC
+// 9110 token).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
