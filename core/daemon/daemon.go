@@ -34,6 +34,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/usage"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 )
 
 // Logger builds the core's logger from the logging block.
@@ -207,8 +208,11 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 func (d *Daemon) startEvents() error {
 	ec := d.cfg.Events
 	disp, err := events.New(events.Options{
-		Store:              d.db.Store,
-		Sinks:              d.plugins.AlertSinks(),
+		Store: d.db.Store,
+		Sinks: d.plugins.AlertSinks(),
+		Webhooks: events.NewWebhooks(d.db.Cipher, stdwebhook.ClientOptions{
+			Timeout: ec.WebhookTimeout, MaxConcurrency: ec.WebhookConcurrency, AllowPrivate: d.cfg.Security.AllowPrivateTargets,
+		}),
 		WebhookConcurrency: ec.WebhookConcurrency,
 		BatchSize:          ec.BatchSize,
 		MaxAge:             ec.MaxAge,

@@ -40,6 +40,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/sdk/event"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 )
 
 // Defaults of Options.
@@ -76,32 +77,9 @@ type Store interface {
 	WithTryAdvisoryLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (bool, error)
 }
 
-// Outcome is how one delivery went.
-type Outcome int
-
-// Outcomes.
-const (
-	// Delivered: the target took the event.
-	Delivered Outcome = iota + 1
-	// Retry: a passing failure; try again later.
-	Retry
-	// Failed: a permanent failure; never retried.
-	Failed
-)
-
-// Result is the outcome of sending one event to one user's webhook.
-type Result struct {
-	Outcome    Outcome
-	RetryAfter time.Duration // no retry sooner than this
-	StatusCode int           // the endpoint's answer, 0 when none
-	Duration   time.Duration
-	Gone       bool // the endpoint answered 410: disable the webhook
-	Message    string
-}
-
 // WebhookSender sends one event to one user's webhook.
 type WebhookSender interface {
-	SendWebhook(ctx context.Context, w store.Webhook, ev event.Event, attempt int) Result
+	SendWebhook(ctx context.Context, w store.Webhook, ev event.Event) stdwebhook.Result
 }
 
 // Options configure a Dispatcher.
@@ -532,7 +510,7 @@ func (d *Dispatcher) deliver(ctx context.Context, p *pass) ([]store.Attempt, err
 			wg.Go(func() {
 				defer func() { <-sem }()
 				w := hookOf[i]
-				r := d.o.Webhooks.SendWebhook(ctx, w, it.ev.Event, it.attempt)
+				r := d.o.Webhooks.SendWebhook(ctx, w, it.ev.Event)
 				a := d.settle(it, r.Outcome, r.RetryAfter, r.Message)
 				a.WebhookID, a.EventID, a.EventType = w.ID, it.ev.Event.ID, it.ev.Event.Type
 				a.StatusCode, a.Duration, a.Gone = r.StatusCode, r.Duration, r.Gone
@@ -584,7 +562,7 @@ func (d *Dispatcher) deliverSink(ctx context.Context, s pluginhost.AlertSink, it
 			d.m.errors.WithLabelValues("sink").Inc()
 			d.log.Warn("alert sink call failed; its events are retried", "sink", s.Name, "events", len(chunk), "error", err)
 			for _, it := range chunk {
-				out = append(out, d.settle(it, Retry, 0, "the sink call failed: "+err.Error()))
+				out = append(out, d.settle(it, stdwebhook.Retry, 0, "the sink call failed: "+err.Error()))
 			}
 			continue
 		}
@@ -595,18 +573,18 @@ func (d *Dispatcher) deliverSink(ctx context.Context, s pluginhost.AlertSink, it
 		for _, it := range chunk {
 			r, ok := results[it.ev.Event.ID]
 			if !ok {
-				out = append(out, d.settle(it, Retry, 0, "the sink returned no result for the event"))
+				out = append(out, d.settle(it, stdwebhook.Retry, 0, "the sink returned no result for the event"))
 				continue
 			}
-			o := Retry
+			o := stdwebhook.Retry
 			switch r.GetOutcome() {
 			case pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_DELIVERED:
-				o = Delivered
+				o = stdwebhook.Delivered
 			case pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_FAILED:
-				o = Failed
+				o = stdwebhook.Failed
 			}
 			msg := r.GetMessage()
-			if o == Failed {
+			if o == stdwebhook.Failed {
 				d.log.Warn("alert sink refused an event", "sink", s.Name, "event", it.ev.Event.ID, "type", it.ev.Event.Type, "message", msg)
 			}
 			out = append(out, d.settle(it, o, time.Duration(r.GetRetryAfterMs())*time.Millisecond, msg))
@@ -618,12 +596,12 @@ func (d *Dispatcher) deliverSink(ctx context.Context, s pluginhost.AlertSink, it
 // settle turns an outcome into the attempt to record: a retry at the
 // schedule's next time (jittered, no sooner than retryAfter), or dead when
 // that time is past the event's max age.
-func (d *Dispatcher) settle(it item, o Outcome, retryAfter time.Duration, msg string) store.Attempt {
+func (d *Dispatcher) settle(it item, o stdwebhook.Outcome, retryAfter time.Duration, msg string) store.Attempt {
 	a := store.Attempt{Seq: it.ev.Seq, Target: it.target, Number: it.attempt}
 	switch o {
-	case Delivered:
+	case stdwebhook.Delivered:
 		return a
-	case Failed:
+	case stdwebhook.Failed:
 		a.Dead, a.Error = true, msg
 		return a
 	}

@@ -2,10 +2,15 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +26,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk/event"
 	"github.com/wisehosting/wisehosting/sdk/mock"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -543,4 +549,212 @@ func TestPrune(t *testing.T) {
 func ExampleDefaultSchedule() {
 	fmt.Println(events.DefaultSchedule())
 	// Output: [5s 5m0s 30m0s 2h0m0s 5h0m0s 10h0m0s]
+}
+
+// hookServer is a user's endpoint on loopback: it verifies signatures with
+// key and answers status (204 by default).
+type hookServer struct {
+	url    string
+	key    stdwebhook.Secret
+	mu     sync.Mutex
+	status int
+	got    []string // event types, verified
+	bad    int
+}
+
+func newHookServer(t *testing.T, key stdwebhook.Secret) *hookServer {
+	h := &hookServer{key: key, status: http.StatusNoContent}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err := stdwebhook.Verify(r.Header, body, time.Now(), time.Minute, h.key); err != nil {
+			h.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev struct{ Type string }
+		_ = json.Unmarshal(body, &ev)
+		h.got = append(h.got, ev.Type)
+		if h.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
+		}
+		w.WriteHeader(h.status)
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL + "/hook"
+	return h
+}
+
+func (h *hookServer) answer(status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status = status
+}
+
+func (h *hookServer) received() ([]string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got), h.bad
+}
+
+type hookRow struct {
+	active        bool
+	reason        string
+	total, failed int
+	lastStatus    *int
+	deliveries    []string // "event attempt status success error"
+}
+
+func hookState(t *testing.T, st *store.Store, id int64) hookRow {
+	t.Helper()
+	var h hookRow
+	if err := st.Pool().QueryRow(t.Context(), `SELECT active, disabled_reason, total_deliveries, failed_deliveries, last_status_code
+		FROM webhooks WHERE id = $1`, id).Scan(&h.active, &h.reason, &h.total, &h.failed, &h.lastStatus); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Pool().Query(t.Context(), `SELECT event || ' ' || attempt || ' ' || coalesce(status_code::text, '-') || ' ' || success || ' ' || error
+		FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.deliveries, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestUsersWebhooks: an event reaches its owner's webhooks subscribed to
+// it (signed with each webhook's own secret), not other users'; every
+// attempt is recorded with the webhook's counters; 503 is retried with
+// its Retry-After; 410 disables the webhook; a private address is refused
+// unless allowed.
+func TestUsersWebhooks(t *testing.T) {
+	st := storetest.New(t)
+	ctx := t.Context()
+	cipher := storetest.Cipher(t)
+	newUser := func(email string) int64 {
+		u, err := st.CreateUser(ctx, store.NewUser{Email: email, Name: email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.ID
+	}
+	alice, bob := newUser("alice@example.com"), newUser("bob@example.com")
+	newHook := func(user int64, url string, patterns ...string) (int64, stdwebhook.Secret) {
+		raw, err := stdwebhook.NewSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := cipher.Encrypt(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := stdwebhook.ParseSecret(raw)
+		var id int64
+		if err := st.Pool().QueryRow(ctx, `INSERT INTO webhooks (user_id, url, secret, events) VALUES ($1, $2, $3, $4) RETURNING id`,
+			user, url, enc, append([]string{}, patterns...)).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id, key
+	}
+	// Each endpoint needs its key before the webhook exists: make the key
+	// first through a placeholder row, then point the row at the server.
+	mk := func(user int64, patterns ...string) (int64, *hookServer) {
+		id, key := newHook(user, "https://placeholder.example/x", patterns...)
+		h := newHookServer(t, key)
+		if _, err := st.Pool().Exec(ctx, `UPDATE webhooks SET url = $2 WHERE id = $1`, id, h.url); err != nil {
+			t.Fatal(err)
+		}
+		return id, h
+	}
+	deploysID, deploys := mk(alice, "deployment.*")
+	allID, all := mk(alice)
+	goneID, gone := mk(alice, "app.*")
+	gone.answer(http.StatusGone)
+	bobID, bobHook := mk(bob)
+	clk := &clock{now: time.Now()}
+	start(t, events.Options{Store: st, Now: clk.Now,
+		Webhooks: events.NewWebhooks(cipher, stdwebhook.ClientOptions{Timeout: 5 * time.Second, AllowPrivate: true})})
+
+	evs := emit(t, st,
+		event.Event{Type: event.DeploymentSucceeded, UserID: alice, AppID: 1},
+		event.Event{Type: event.AppCPU, UserID: alice, AppID: 1},
+	)
+	// The deployment reaches both of alice's hooks that want it; the CPU
+	// alert is refused for good by the 410 hook, so it is dead for that one.
+	testutil.WaitFor(t, 10*time.Second, "delivered", func() bool { return outbox(t, st, evs[0].ID).status == "delivered" })
+	testutil.WaitFor(t, 10*time.Second, "dead", func() bool { return outbox(t, st, evs[1].ID).status == "dead" })
+	if got, bad := deploys.received(); !slices.Equal(got, []string{"deployment.succeeded"}) || bad != 0 {
+		t.Errorf("deployment.* hook got %v (%d bad)", got, bad)
+	}
+	if got, bad := all.received(); len(got) != 2 || bad != 0 {
+		t.Errorf("catch-all hook got %v (%d bad)", got, bad)
+	}
+	if got, _ := bobHook.received(); len(got) != 0 {
+		t.Errorf("bob's hook got alice's events: %v", got)
+	}
+	if h := hookState(t, st, allID); h.total != 2 || h.failed != 0 || *h.lastStatus != 204 || len(h.deliveries) != 2 ||
+		!slices.Contains(h.deliveries, "deployment.succeeded 1 204 true ") || !slices.Contains(h.deliveries, "app.cpu 1 204 true ") {
+		t.Errorf("catch-all hook state %+v", h)
+	}
+	if h := hookState(t, st, goneID); h.active || !strings.Contains(h.reason, "410 Gone") || h.total != 1 || h.failed != 1 ||
+		len(h.deliveries) != 1 || !strings.HasPrefix(h.deliveries[0], "app.cpu 1 410 false") {
+		t.Errorf("410 hook state %+v", h)
+	}
+	if h := hookState(t, st, bobID); h.total != 0 {
+		t.Errorf("bob's hook state %+v", h)
+	}
+	if o := outbox(t, st, evs[1].ID); !strings.HasPrefix(o.lastErr, fmt.Sprintf("webhook:%d: the endpoint answered 410 Gone", goneID)) {
+		t.Errorf("app.cpu outbox %+v", o)
+	}
+
+	// 503 with Retry-After: 60 is retried no sooner than a minute later.
+	deploys.answer(http.StatusServiceUnavailable)
+	ev := emit(t, st, event.Event{Type: event.DeploymentFailed, UserID: alice, AppID: 1})[0]
+	testutil.WaitFor(t, 10*time.Second, "a retry row", func() bool { return len(retries(t, st, ev.ID)) == 1 })
+	rr := retries(t, st, ev.ID)[0]
+	if rr.target != fmt.Sprintf("webhook:%d", deploysID) || !rr.next.Equal(clk.Now().Add(time.Minute).Truncate(time.Microsecond)) {
+		t.Fatalf("retry %+v, want webhook:%d a minute from now", rr, deploysID)
+	}
+	deploys.answer(http.StatusOK)
+	clk.advance(time.Minute)
+	testutil.WaitFor(t, 10*time.Second, "delivered on retry", func() bool { return outbox(t, st, ev.ID).status == "delivered" })
+	if h := hookState(t, st, deploysID); len(h.deliveries) != 3 || !strings.HasPrefix(h.deliveries[1], "deployment.failed 1 503 false") ||
+		!strings.HasPrefix(h.deliveries[2], "deployment.failed 2 200 true") || h.failed != 1 || h.total != 3 {
+		t.Errorf("retried hook state %+v", h)
+	}
+}
+
+// TestUsersWebhooksPrivateRefused: without allow_private_targets a user's
+// webhook at a loopback address is refused at connect time, recorded, and
+// not retried.
+func TestUsersWebhooksPrivateRefused(t *testing.T) {
+	st := storetest.New(t)
+	ctx := t.Context()
+	cipher := storetest.Cipher(t)
+	u, err := st.CreateUser(ctx, store.NewUser{Email: "p@example.com", Name: "P"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := stdwebhook.NewSecret()
+	key, _ := stdwebhook.ParseSecret(raw)
+	h := newHookServer(t, key)
+	enc, _ := cipher.Encrypt(raw)
+	var id int64
+	// A host name, so the URL check passes and the dial-time guard acts.
+	url := strings.Replace(h.url, "127.0.0.1", "localhost", 1)
+	if err := st.Pool().QueryRow(ctx, `INSERT INTO webhooks (user_id, url, secret) VALUES ($1, $2, $3) RETURNING id`, u.ID, url, enc).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	start(t, events.Options{Store: st, Webhooks: events.NewWebhooks(cipher, stdwebhook.ClientOptions{Timeout: 5 * time.Second})})
+	ev := emit(t, st, event.Event{Type: event.AppStopped, UserID: u.ID})[0]
+	testutil.WaitFor(t, 10*time.Second, "dead", func() bool { return outbox(t, st, ev.ID).status == "dead" })
+	if got, _ := h.received(); len(got) != 0 {
+		t.Fatalf("the loopback endpoint was reached: %v", got)
+	}
+	s := hookState(t, st, id)
+	if len(s.deliveries) != 1 || !strings.Contains(s.deliveries[0], "loopback") || !strings.Contains(s.deliveries[0], "security.allow_private_targets") {
+		t.Fatalf("delivery records %q", s.deliveries)
+	}
 }
