@@ -21,6 +21,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk"
 	sdkplans "github.com/wisehosting/wisehosting/sdk/plans"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/wsproto"
 )
 
 // Timing of Run.
@@ -220,4 +221,19 @@ func build(resp *pluginv1.PlansResponse) (*catalogue, error) {
 		return nil, fmt.Errorf("refresh_after_ms is negative (%d)", ms)
 	}
 	return cat, nil
+}
+
+// Limits returns a plan's per-app resource limits as a deploy payload
+// carries them to the worker (wsproto.Limits; the units are the same:
+// millicores, bytes, bits per second with 0 unlimited). The job that
+// deploys the app reserves the same CPU and memory on its worker.
+func Limits(p *pluginv1.Plan) wsproto.Limits {
+	return wsproto.Limits{CPU: p.GetCpu(), Memory: p.GetMemory(), Disk: p.GetDisk(), Bandwidth: p.GetBandwidth()}
+}
+
+// NewApp returns na limited by the user's plan: its MaxApps is the plan's
+// max_apps, so store.CreateApp refuses an app beyond it (store.ErrQuota).
+func (c *Catalogue) NewApp(user *store.User, na store.NewApp) store.NewApp {
+	na.MaxApps = c.PlanFor(user).GetMaxApps()
+	return na
 }

@@ -15,6 +15,7 @@ import (
 	sdkplans "github.com/wisehosting/wisehosting/sdk/plans"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+	"github.com/wisehosting/wisehosting/sdk/wsproto"
 )
 
 func catalogueOf(def string, refreshMs int64, ids ...string) *pluginv1.PlansResponse {
@@ -234,4 +235,29 @@ func TestRunRetriesAfterFailedLoad(t *testing.T) {
 	go c.Run(ctx)
 	src.set(catalogueOf("solo", 0, "solo"), nil)
 	testutil.WaitFor(t, 5*time.Second, "the catalogue after a retry", func() bool { return ids(c) == "solo default=solo" })
+}
+
+func TestLimitsAndNewApp(t *testing.T) {
+	t.Parallel()
+	c := New(nil, testutil.Logger(t))
+	tests := []struct {
+		plan    string
+		limits  wsproto.Limits
+		maxApps int64
+	}{
+		{"free", wsproto.Limits{CPU: 1000, Memory: 512 << 20, Disk: 1 << 30, Bandwidth: 10_000_000}, 1},
+		{"pro", wsproto.Limits{CPU: 2000, Memory: 2 << 30, Disk: 10 << 30, Bandwidth: 100_000_000}, 5},
+		{"business", wsproto.Limits{CPU: 4000, Memory: 8 << 30, Disk: 50 << 30}, 0},
+		{"gold", wsproto.Limits{CPU: 1000, Memory: 512 << 20, Disk: 1 << 30, Bandwidth: 10_000_000}, 1}, // unknown: the default
+	}
+	for _, tc := range tests {
+		u := &store.User{Plan: tc.plan}
+		if got := Limits(c.PlanFor(u)); got != tc.limits {
+			t.Errorf("%s: Limits = %+v, want %+v", tc.plan, got, tc.limits)
+		}
+		na := c.NewApp(u, store.NewApp{Name: "shop-app"})
+		if na.MaxApps != tc.maxApps || na.Name != "shop-app" {
+			t.Errorf("%s: NewApp = %+v, want MaxApps %d", tc.plan, na, tc.maxApps)
+		}
+	}
 }

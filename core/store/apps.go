@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,6 +86,11 @@ type NewApp struct {
 	BuildCommand string
 	RunCommand   string
 	Dockerfile   string
+	// MaxApps is the user's plan limit on live apps (0: unlimited): with
+	// that many already, CreateApp fails with ErrQuota. Concurrent
+	// creations for one user are serialised on the user's row, so the
+	// limit holds under races.
+	MaxApps int64
 }
 
 func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
@@ -97,19 +103,34 @@ func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
 		runtime = "exec"
 	}
 	kinds, thresholds, sustains := defaultRuleColumns()
-	// The app and its default alert rules, in one statement.
+	if na.MaxApps > 0 {
+		// Lock the user first, in its own statement: the count below then
+		// sees every app a concurrent creation committed meanwhile.
+		var locked int64
+		if err := q.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, na.UserID).Scan(&locked); err != nil {
+			return nil, mapErr("create app: lock the user", err)
+		}
+	}
+	// The app and its default alert rules, in one statement; none when the
+	// plan's limit is reached.
 	a, err := scanApp(q.QueryRow(ctx, `
 		WITH a AS (
 			INSERT INTO apps (uuid, user_id, name, subdomain, runtime, git_repo, git_branch,
 				build_command, run_command, dockerfile)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *),
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+			WHERE $14::bigint <= 0
+			   OR (SELECT count(*) FROM apps WHERE user_id = $2 AND deleted_at IS NULL) < $14::bigint
+			RETURNING *),
 		r AS (
 			INSERT INTO app_alert_rules (app_id, user_id, kind, enabled, threshold, sustain_minutes)
 			SELECT a.id, a.user_id, d.kind, true, d.threshold, d.sustain
 			FROM a CROSS JOIN unnest($11::text[], $12::float8[], $13::int[]) AS d(kind, threshold, sustain))
 		SELECT `+appColumns+` FROM a`,
 		uuid.NewString(), na.UserID, na.Name, sub, runtime, na.GitRepo, na.GitBranch,
-		na.BuildCommand, na.RunCommand, na.Dockerfile, kinds, thresholds, sustains))
+		na.BuildCommand, na.RunCommand, na.Dockerfile, kinds, thresholds, sustains, na.MaxApps))
+	if errors.Is(err, pgx.ErrNoRows) && na.MaxApps > 0 {
+		return nil, fmt.Errorf("store: create app: the plan allows %d apps: %w", na.MaxApps, ErrQuota)
+	}
 	if err != nil {
 		return nil, mapErr("create app", err)
 	}
@@ -118,9 +139,19 @@ func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
 
 // CreateApp inserts an app with a fresh UUID and the DefaultAlertRules. A
 // name already used by the same user, or a subdomain used by any live app,
-// is ErrConflict.
+// is ErrConflict; a user with NewApp.MaxApps live apps already gets
+// ErrQuota.
 func (s *Store) CreateApp(ctx context.Context, na NewApp) (*App, error) {
-	return createApp(ctx, s.pool, na)
+	if na.MaxApps <= 0 {
+		return createApp(ctx, s.pool, na)
+	}
+	var a *App
+	err := s.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = createApp(ctx, tx, na)
+		return err
+	})
+	return a, err
 }
 
 // FindAppByID returns the app (deleted ones included) or ErrNotFound.

@@ -26,6 +26,9 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrCapacity means a worker has no capacity left for a reservation.
 	ErrCapacity = errors.New("worker capacity exhausted")
+	// ErrQuota means the user's plan allows no more of what was asked
+	// (NewApp.MaxApps).
+	ErrQuota = errors.New("plan limit reached")
 	// ErrRetry means the transaction lost a race (deadlock or serialization
 	// failure) and can be retried as a whole.
 	ErrRetry = errors.New("transaction conflict, retry")
