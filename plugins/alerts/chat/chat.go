@@ -66,8 +66,9 @@
 //     refused), and every other parameter stays in the query sent.
 //
 // Unknown parameters are errors, so a typo does not go unnoticed. Errors
-// name at most the URL's scheme and its parameters' names, never its
-// tokens, hosts, paths or values.
+// about the URL name at most its scheme and its parameters' names, never
+// its tokens, hosts, paths or values; only the address guard's name the
+// literal IP address they refuse.
 //
 // base_url replaces the scheme, host and port of every request (keeping
 // the service's API path after its own path, if it has one): for tests, a
@@ -522,9 +523,9 @@ func (p *Plugin) post(ctx context.Context, s *settings, ev *pluginv1.Event) *plu
 func (s *settings) do(parent context.Context, rq request) attempt {
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
-	target := s.base.Scheme + "://" + s.base.Host + s.base.EscapedPath() + rq.path
-	if rq.query != "" {
-		target += "?" + rq.query
+	target, err := s.requestURL(rq)
+	if err != nil {
+		return attempt{failed, 0, "not sent: " + err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(rq.body))
 	if err != nil {
@@ -533,7 +534,9 @@ func (s *settings) do(parent context.Context, rq request) attempt {
 	for k, v := range rq.header {
 		req.Header[k] = slices.Clone(v)
 	}
-	req.Header.Set("User-Agent", UserAgent)
+	if req.Header.Get("User-Agent") == "" { // a generic URL may set its own
+		req.Header.Set("User-Agent", UserAgent)
+	}
 
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -549,6 +552,19 @@ func (s *settings) do(parent context.Context, rq request) attempt {
 		h.Set("Location", s.scrub(loc))
 	}
 	return outcome(s.target.service, resp.StatusCode, h, []byte(s.scrub(string(answer))), time.Now())
+}
+
+// requestURL is where rq goes: the base (its path included), then rq's
+// path and query. Built as a url.URL, so that a host with an IPv6 zone is
+// escaped again.
+func (s *settings) requestURL(rq request) (string, error) {
+	escaped := s.base.EscapedPath() + rq.path
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", errors.New("the request path is not a valid escaped path")
+	}
+	u := &url.URL{Scheme: s.base.Scheme, Host: s.base.Host, Path: path, RawPath: escaped, RawQuery: rq.query}
+	return u.String(), nil
 }
 
 // requestFailed is the attempt of a request that got no answer: parent is

@@ -762,6 +762,42 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+func TestRequestURL(t *testing.T) {
+	tests := []struct {
+		base string
+		rq   request
+		want string
+	}{
+		{"https://discord.com", request{path: "/api/webhooks/1/tok"}, "https://discord.com/api/webhooks/1/tok"},
+		{"http://127.0.0.1:8080/relay", request{path: "/x", query: "a=1&b=2"}, "http://127.0.0.1:8080/relay/x?a=1&b=2"},
+		{"http://[fe80::1%25eth0]:8080", request{path: "/hook", query: "q=1"}, "http://[fe80::1%25eth0]:8080/hook?q=1"},
+		{"http://h.example.com/a%2Fb", request{path: "/c%2Fd"}, "http://h.example.com/a%2Fb/c%2Fd"},
+		{"http://h.example.com", request{}, "http://h.example.com"},
+	}
+	for _, tt := range tests {
+		base, err := parseBaseURL(tt.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := (&settings{base: base}).requestURL(tt.rq)
+		if err != nil || got != tt.want {
+			t.Errorf("requestURL(%s + %+v) = %q, %v; want %q", tt.base, tt.rq, got, err, tt.want)
+		}
+	}
+}
+
+// TestOwnUserAgent: a generic URL's @User-Agent header is sent as it is.
+func TestOwnUserAgent(t *testing.T) {
+	rc := newReceiver(t)
+	p, _ := newTestPlugin(t, config("generic+http://"+rc.hostPort()+"/hook?@User-Agent=ops-bot"))
+	if r := deliver(t, p, failedDeployment("ev-ua"))[0]; r.GetOutcome() != delivered {
+		t.Fatalf("result %v", r)
+	}
+	if got := rc.got()[0].header.Get("User-Agent"); got != "ops-bot" {
+		t.Fatalf("User-Agent %q", got)
+	}
+}
+
 func TestRedactions(t *testing.T) {
 	got := redactions([]string{"ab", "a b/c", "ab"})
 	want := []string{"a%20b%2Fc", "a+b%2Fc", "a b/c", "ab"}

@@ -339,7 +339,7 @@ func firstLine(s string) string {
 // (a cut link is a broken one).
 func appLink(d appData) string {
 	if u, err := url.Parse(d.url); err == nil && (u.Scheme == "http" || u.Scheme == "https") &&
-		u.Host != "" && u.User == nil && len(d.url) <= maxLink && printableASCII(d.url) {
+		u.Hostname() != "" && u.User == nil && len(d.url) <= maxLink && printableASCII(d.url) {
 		return d.url
 	}
 	if d.subdomain != "" && hostname.Valid(d.subdomain) == nil && len("https://")+len(d.subdomain) <= maxLink {

@@ -80,6 +80,7 @@ func TestFormatGolden(t *testing.T) {
 		{event.AppStopped, `{"app_name":"shop","url":"https://shop.example.org/a b","subdomain":"shop.example.org"}`,
 			"⏹️ App stopped — shop\nhttps://shop.example.org"},
 		{event.AppStopped, `{"app_name":"👩‍💻 dev","url":"ftp://shop.example.org"}`, "⏹️ App stopped — 👩‍💻 dev"},
+		{event.AppStopped, `{"app_name":"shop","url":"https://:8080/x"}`, "⏹️ App stopped — shop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {
@@ -113,6 +114,9 @@ func TestTablesCoverCatalogue(t *testing.T) {
 // TestMessageBounds: whatever an event holds, its message stays within
 // every service's limit, one line per part, without control characters.
 func TestMessageBounds(t *testing.T) {
+	if maxMessageRunes != 938 {
+		t.Fatalf("maxMessageRunes is %d: update the package comment and schema/config.md, which say 938", maxMessageRunes)
+	}
 	huge := strings.Repeat("𝔘\u0000\x1b\u202e", 5000)
 	data := `{"app_name":"` + huge + `","subdomain":"` + huge + `","url":"https://` + strings.Repeat("a", 5000) + `.example.com",` +
 		`"commit_sha":"` + huge + `","commit_message":"` + huge + `","branch":"` + huge + `","error":"` + huge + `","reason":"` + huge + `",` +
