@@ -13,6 +13,7 @@ FUZZ_TARGETS := \
 	./core/events:FuzzParseTarget \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
+	./plugins/alerts/chat:FuzzParseURL \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \

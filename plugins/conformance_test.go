@@ -81,6 +81,25 @@ var conformance = map[string]struct{ good, bad []string }{
 			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\nmax_concurrency = 0",
 			"url = \"https://hooks.example.com/\"\nsecret = \"whsec_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\ntimeout = \"forever\""},
 	},
+	// Every good chat config points at loopback with allow_private; the
+	// first at a closed port, so Deliver gets RETRY without any network.
+	"alerts/chat": {
+		good: []string{
+			"url = \"discord://tok@1\"\nbase_url = \"http://127.0.0.1:1\"\nallow_private = true\ntimeout = \"2s\"",
+			"url = \"slack://hook:T01ABCDEF-B02GHIJKL-ZqXXXXXXXXXXXXXXXXXXXXXX@webhook\"\nbase_url = \"http://127.0.0.1:1/relay\"\nallow_private = true\nmax_concurrency = 2",
+			"url = \"ntfy://127.0.0.1:1/alerts?scheme=http&priority=high\"\nallow_private = true\ntimeout = \"30s\"",
+			"url = \"telegram://123456789:AAH-token@telegram?chats=@ops,-100123\"\nbase_url = \"http://[::1]:1\"\nallow_private = true",
+			"url = \"gotify://127.0.0.1:1/Atoken0123456789?disabletls=yes\"\nallow_private = true",
+			"url = \"generic+http://127.0.0.1:1/hook?team=ops&@X-Api-Key=k\"\nallow_private = true",
+		},
+		bad: []string{``, `url = "mailto://ops@example.com"`,
+			"url = \"discord://tok@1\"\nbase_url = \"http://127.0.0.1:1\"",
+			`url = "ntfy://10.0.0.1/alerts"`, `url = "generic+http://169.254.169.254/latest"`,
+			`url = "telegram://123:AAH@telegram"`, `url = "slack://xoxb:1-2-3@C01"`,
+			"url = \"discord://tok@1\"\ntimeout = \"forever\"", "url = \"discord://tok@1\"\nmax_concurrency = 0",
+			"url = \"discord://tok@1\"\nbase_url = \"ftp://relay.example.com\"", `url = ["discord://tok@1"]`,
+			"url = \"discord://tok@1\"\nsecret = \"x\""},
+	},
 	// The live url = "…" good config is put first by TestMain.
 	"plans/http": {
 		good: []string{`url = "https://plans.example.com/wisehosting/plans.json"`,
