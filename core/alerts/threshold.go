@@ -241,7 +241,7 @@ func (p *Poller) fire(ctx context.Context, t store.ThresholdTarget, value float6
 		severity = "critical"
 	}
 	ev := event.Event{Type: ruleEvents[t.Rule.Kind][0], UserID: t.Rule.UserID, AppID: t.Rule.AppID,
-		Data: marshal(event.AppData{AppName: t.AppName, Value: value, Threshold: t.Rule.Threshold, Reason: msg})}
+		Data: marshal(event.AppData{AppName: t.AppName, Subdomain: t.Subdomain, Value: value, Threshold: t.Rule.Threshold, Reason: msg})}
 	_, created, err := p.o.Manager.Emit(ctx, store.NewAlert{UserID: t.Rule.UserID, AppID: t.Rule.AppID, Kind: t.Rule.Kind,
 		Severity: severity, SourceType: srcType, SourceID: srcID, Title: title, Message: msg}, ev)
 	if err != nil {
@@ -257,7 +257,7 @@ func (p *Poller) resolve(ctx context.Context, t store.ThresholdTarget, value flo
 	srcType, srcID := store.RuleSource(t.Rule.AppID, t.Rule.Kind)
 	_, msg := describe(t, value, unit)
 	ev := event.Event{Type: ruleEvents[t.Rule.Kind][1], UserID: t.Rule.UserID, AppID: t.Rule.AppID,
-		Data: marshal(event.AppData{AppName: t.AppName, Value: value, Threshold: t.Rule.Threshold, Reason: msg})}
+		Data: marshal(event.AppData{AppName: t.AppName, Subdomain: t.Subdomain, Value: value, Threshold: t.Rule.Threshold, Reason: msg})}
 	n, err := p.o.Manager.Resolve(ctx, t.Rule.UserID, srcType, srcID, ev)
 	if err != nil {
 		return err

@@ -87,6 +87,9 @@ type Options struct {
 	Store Store
 	// Sinks are the alert-sink plugins (pluginhost.Host.AlertSinks).
 	Sinks []pluginhost.AlertSink
+	// Domain is the platform's domain: events naming an app's subdomain
+	// get its URL (https://<subdomain>.<domain>) as data.url.
+	Domain string
 	// Webhooks sends to users' webhooks; nil leaves them out.
 	Webhooks WebhookSender
 	// WebhookConcurrency bounds the webhook requests of one pass in
@@ -344,6 +347,12 @@ func (d *Dispatcher) claim(ctx context.Context) (*pass, bool, error) {
 	retries, err := d.o.Store.DueRetries(ctx, d.o.Now(), d.o.BatchSize, skip)
 	if err != nil {
 		return nil, false, fmt.Errorf("events: %w", err)
+	}
+	for i := range pending {
+		pending[i].Event.Data = withAppURL(pending[i].Event.Data, d.o.Domain)
+	}
+	for i := range retries {
+		retries[i].Event.Data = withAppURL(retries[i].Event.Data, d.o.Domain)
 	}
 	p := &pass{pending: pending, retries: retries}
 	d.mu.Lock()

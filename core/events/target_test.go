@@ -58,3 +58,24 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+func TestWithAppURL(t *testing.T) {
+	tests := []struct {
+		data, domain, want string
+	}{
+		{`{"app_name":"shop","subdomain":"shop-1"}`, "apps.example.com", `{"app_name":"shop","subdomain":"shop-1","url":"https://shop-1.apps.example.com"}`},
+		{`{"subdomain":"shop","url":"https://shop.example.org"}`, "apps.example.com", `{"subdomain":"shop","url":"https://shop.example.org"}`},
+		{`{"app_name":"shop"}`, "apps.example.com", `{"app_name":"shop"}`},
+		{`{"subdomain":"shop"}`, "", `{"subdomain":"shop"}`},
+		{`{"subdomain":"Bad_Label"}`, "apps.example.com", `{"subdomain":"Bad_Label"}`},
+		{`{"subdomain":"a.b"}`, "apps.example.com", `{"subdomain":"a.b"}`},
+		{`{"subdomain":7}`, "apps.example.com", `{"subdomain":7}`},
+		{`{"subdomain":""}`, "apps.example.com", `{"subdomain":""}`},
+		{`not json "subdomain"`, "apps.example.com", `not json "subdomain"`},
+	}
+	for _, tt := range tests {
+		if got := string(withAppURL([]byte(tt.data), tt.domain)); got != tt.want {
+			t.Errorf("withAppURL(%s, %q) = %s, want %s", tt.data, tt.domain, got, tt.want)
+		}
+	}
+}

@@ -114,8 +114,9 @@ func (s *Store) UpsertAlertRule(ctx context.Context, r AlertRule) (*AlertRule, e
 // ThresholdTarget is one enabled rule of a running app, as the threshold
 // poller evaluates it.
 type ThresholdTarget struct {
-	Rule    AlertRule
-	AppName string
+	Rule      AlertRule
+	AppName   string
+	Subdomain string
 	// WorkerID is the app's worker (0: none); WorkerHeartbeat its last
 	// heartbeat (zero: never).
 	WorkerID        int64
@@ -136,7 +137,7 @@ func RuleSource(appID int64, kind string) (sourceType, sourceID string) {
 func (s *Store) ListThresholdTargets(ctx context.Context) ([]ThresholdTarget, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT r.id, r.app_id, r.user_id, r.kind, r.enabled, r.threshold, r.sustain_minutes, r.created_at, r.updated_at,
-			a.name, coalesce(a.worker_id, 0), w.last_heartbeat,
+			a.name, a.subdomain, coalesce(a.worker_id, 0), w.last_heartbeat,
 			EXISTS (SELECT 1 FROM alerts al WHERE al.user_id = r.user_id AND al.source_type = 'app_rule'
 				AND al.source_id = r.app_id::text || ':' || r.kind AND al.status <> 'resolved')
 		FROM app_alert_rules r
@@ -151,7 +152,7 @@ func (s *Store) ListThresholdTargets(ctx context.Context) ([]ThresholdTarget, er
 		var t ThresholdTarget
 		var hb *time.Time
 		err := r.Scan(&t.Rule.ID, &t.Rule.AppID, &t.Rule.UserID, &t.Rule.Kind, &t.Rule.Enabled, &t.Rule.Threshold,
-			&t.Rule.SustainMinutes, &t.Rule.CreatedAt, &t.Rule.UpdatedAt, &t.AppName, &t.WorkerID, &hb, &t.Open)
+			&t.Rule.SustainMinutes, &t.Rule.CreatedAt, &t.Rule.UpdatedAt, &t.AppName, &t.Subdomain, &t.WorkerID, &hb, &t.Open)
 		if hb != nil {
 			t.WorkerHeartbeat = *hb
 		}
