@@ -17,6 +17,8 @@ FUZZ_TARGETS := \
 	./sdk/hostname:FuzzValid \
 	./sdk/route:FuzzPrepare \
 	./sdk/stdwebhook:FuzzVerify \
+	./sdk/mail:FuzzParseAddress \
+	./sdk/mail:FuzzRender \
 	./sdk/wsproto:FuzzDecode \
 	./sdk/wsproto:FuzzDecodePayload
 
