@@ -12,6 +12,7 @@ FUZZ_TARGETS := \
 	./core/proxy:FuzzBuild \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
+	./plugins/alerts/email:FuzzCompose \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \

@@ -87,6 +87,7 @@ func TestLookupUnknown(t *testing.T) {
 func TestList(t *testing.T) {
 	got := List()
 	want := []Builtin{
+		{Kind: "alerts", Name: "email"},
 		{Kind: "alerts", Name: "log"},
 		{Kind: "alerts", Name: "webhook"},
 		{Kind: "plans", Name: "http"},
