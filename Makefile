@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./core/secrets:FuzzVerifyJWT \
 	./core/secrets:FuzzDecrypt \
 	./core/proxy:FuzzBuild \
+	./core/mail:FuzzVerifyRevokeToken \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/email:FuzzCompose \
