@@ -290,13 +290,13 @@ func Send(ctx context.Context, s Server, m Message) error {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	limit := timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		limit = time.Until(dl).Round(time.Millisecond) // the caller's deadline comes sooner
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	x := &exchange{srv: &s, ctx: ctx, timeout: timeout}
-	if dl, ok := ctx.Deadline(); ok {
-		// The parent's deadline may come sooner than timeout.
-		x.timeout = min(timeout, time.Until(dl).Round(time.Millisecond))
-	}
+	x := &exchange{srv: &s, ctx: ctx, timeout: limit}
 	return x.run(p)
 }
 
