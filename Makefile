@@ -11,9 +11,11 @@ FUZZ_TARGETS := \
 	./core/secrets:FuzzDecrypt \
 	./core/proxy:FuzzBuild \
 	./core/events:FuzzParseTarget \
+	./core/mail:FuzzVerifyRevokeToken \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/chat:FuzzParseURL \
+	./plugins/alerts/email:FuzzCompose \
 	./sdk/units:FuzzParseSize \
 	./sdk/units:FuzzParseDuration \
 	./sdk/hostname:FuzzValid \
@@ -21,6 +23,8 @@ FUZZ_TARGETS := \
 	./sdk/stdwebhook:FuzzVerify \
 	./sdk/stdwebhook:FuzzCheckURL \
 	./sdk/stdwebhook:FuzzRetryAfter \
+	./sdk/mail:FuzzParseAddress \
+	./sdk/mail:FuzzRender \
 	./sdk/wsproto:FuzzDecode \
 	./sdk/wsproto:FuzzDecodePayload
 

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/mail/mailtest"
 	"github.com/wisehosting/wisehosting/sdk/sdktest"
 )
 
@@ -35,8 +37,33 @@ func TestMain(m *testing.M) {
 	c := conformance["plans/http"]
 	c.good = append([]string{fmt.Sprintf("url = %q", srv.URL+"/plans.json")}, c.good...)
 	conformance["plans/http"] = c
+	// alerts/email's first good config sends the kit's sample events to a
+	// live SMTP server on loopback (STARTTLS, its certificate in a CA file
+	// the plugin subprocess reads).
+	mailSrv, err := mailtest.New(mailtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the SMTP test server:", err)
+		os.Exit(1)
+	}
+	caDir, err := os.MkdirTemp("", "wisehosting-plugins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	caFile := filepath.Join(caDir, "smtp-ca.pem")
+	if err := os.WriteFile(caFile, mailSrv.CertPEM(), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	c = conformance["alerts/email"]
+	c.good = append([]string{fmt.Sprintf("host = %q\nport = %d\nallow_private = true\nca_file = %q\n"+
+		"from = \"WiseHosting <alerts@example.com>\"\nto = [\"ops@example.com\"]\ntimeout = \"5s\"",
+		mailSrv.Host(), mailSrv.Port(), caFile)}, c.good...)
+	conformance["alerts/email"] = c
 	code := m.Run()
 	srv.Close()
+	mailSrv.Close()
+	os.RemoveAll(caDir)
 	os.Exit(code)
 }
 
@@ -108,6 +135,27 @@ var conformance = map[string]struct{ good, bad []string }{
 			"url = \"https://plans.example.com/\"\nrefresh = \"1s\"", "url = \"https://plans.example.com/\"\ntimeout = \"forever\"",
 			"url = \"https://plans.example.com/\"\nmax_size = \"lots\"", "url = \"https://plans.example.com/\"\nheaders = { Host = \"x\" }",
 			"url = \"https://plans.example.com/\"\nheaders = [\"x\"]", `url = ["https://plans.example.com/"]`},
+	},
+	// The live config with a test SMTP server is put first by TestMain; the
+	// others never connect.
+	"alerts/email": {
+		good: []string{
+			"host = \"127.0.0.1\"\nport = 1\nallow_private = true\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]\ntimeout = \"2s\"",
+			"host = \"smtp.example.com\"\nfrom = \"WiseHosting <alerts@example.com>\"\nto = [\"ops@example.com\", \"Jane <jane@example.com>\"]",
+			"host = \"smtp.example.com\"\nport = 465\ntls = true\nusername = \"alerts@example.com\"\npassword = \"hunter2\"\n" +
+				"from = \"alerts@example.com\"\nto = [\"ops@example.com\"]\ntimeout = \"10s\"\nmax_concurrency = 4\n" +
+				"subject_prefix = \"[Prod]\"\nserver_name = \"mail.example.com\"",
+		},
+		bad: []string{``,
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"",
+			"host = \"smtp.example.com\"\nfrom = \"not an address\"\nto = [\"ops@example.com\"]",
+			"host = \"127.0.0.1\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]",
+			"host = \"169.254.169.254\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]",
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]\nmax_concurrency = 0",
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]\ntimeout = \"forever\"",
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]\nstarttls = false\nusername = \"u\"\npassword = \"p\"",
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]\nca_file = \"ca.pem\"",
+			"host = \"smtp.example.com\"\nfrom = \"alerts@example.com\"\nto = \"ops@example.com\""},
 	},
 	"alerts/log": {
 		good: []string{``, `level = "debug"`},

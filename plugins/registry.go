@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	alertschat "github.com/wisehosting/wisehosting/plugins/alerts/chat"
+	alertsemail "github.com/wisehosting/wisehosting/plugins/alerts/email"
 	alertslog "github.com/wisehosting/wisehosting/plugins/alerts/log"
 	alertswebhook "github.com/wisehosting/wisehosting/plugins/alerts/webhook"
 	httpplans "github.com/wisehosting/wisehosting/plugins/plans/http"
@@ -47,6 +48,7 @@ var builtins = map[key]func() sdk.Plugin{
 	{sdk.KindAlerts, alertslog.Name}:      func() sdk.Plugin { return alertslog.New() },
 	{sdk.KindAlerts, alertswebhook.Name}:  func() sdk.Plugin { return alertswebhook.New() },
 	{sdk.KindAlerts, alertschat.Name}:     func() sdk.Plugin { return alertschat.New() },
+	{sdk.KindAlerts, alertsemail.Name}:    func() sdk.Plugin { return alertsemail.New() },
 	{sdk.KindProxy, traefik.Name}:         func() sdk.Plugin { return traefik.New() },
 	{sdk.KindProxy, nginx.Name}:           func() sdk.Plugin { return nginx.New() },
 	{sdk.KindProxy, caddy.Name}:           func() sdk.Plugin { return caddy.New() },

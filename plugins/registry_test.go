@@ -88,6 +88,7 @@ func TestList(t *testing.T) {
 	got := List()
 	want := []Builtin{
 		{Kind: "alerts", Name: "chat"},
+		{Kind: "alerts", Name: "email"},
 		{Kind: "alerts", Name: "log"},
 		{Kind: "alerts", Name: "webhook"},
 		{Kind: "plans", Name: "http"},

@@ -295,9 +295,20 @@ type SMTP struct {
 	// From (`from`, required) is the sender address, e.g.
 	// "WiseHosting <noreply@example.com>".
 	From string `json:"from"`
-	// StartTLS (`starttls`, default true) requires STARTTLS.
+	// StartTLS (`starttls`, default true) requires STARTTLS. Port 465
+	// speaks implicit TLS (smtps) whatever it says.
 	StartTLS bool `json:"starttls"`
+	// CAFile (`ca_file`, optional; a path, made absolute) holds PEM
+	// certificates that verify the server instead of the system's roots.
+	CAFile string `json:"ca_file,omitempty"`
 }
+
+// SMTPSPort is the port of SMTP over implicit TLS (smtps, RFC 8314).
+const SMTPSPort = 465
+
+// TLS reports whether mail to the server is encrypted: implicit TLS on
+// SMTPSPort, or STARTTLS.
+func (s SMTP) TLS() bool { return s.Port == SMTPSPort || s.StartTLS }
 
 // OAuth is one `oauth "<provider>"` block.
 type OAuth struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -134,8 +135,39 @@ func TestSMTPDefaults(t *testing.T) {
   from = "noreply@example.com"
 }
 `, noEnv)
-	if cfg.SMTP == nil || cfg.SMTP.Port != 587 || !cfg.SMTP.StartTLS || cfg.SMTP.Password.IsSet() {
-		t.Fatalf("SMTP = %+v; want port 587, starttls, no password", cfg.SMTP)
+	if cfg.SMTP == nil || cfg.SMTP.Port != 587 || !cfg.SMTP.StartTLS || cfg.SMTP.Password.IsSet() || cfg.SMTP.CAFile != "" || !cfg.SMTP.TLS() {
+		t.Fatalf("SMTP = %+v; want port 587, starttls, no password, no CA file", cfg.SMTP)
+	}
+}
+
+// A relay on loopback may take credentials without TLS; ca_file works
+// with implicit TLS on port 465 even with starttls = false.
+func TestSMTPTLSChoices(t *testing.T) {
+	cfg := mustParse(t, minimal+`smtp {
+  host     = "127.0.0.1"
+  port     = 25
+  username = "relay"
+  password = "relay-password"
+  from     = "noreply@example.com"
+  starttls = false
+}
+`, noEnv)
+	if cfg.SMTP.TLS() || cfg.SMTP.Username != "relay" {
+		t.Fatalf("SMTP = %+v", cfg.SMTP)
+	}
+	cfg = mustParse(t, minimal+`smtp {
+  host     = "smtp.example.com"
+  port     = 465
+  from     = "noreply@example.com"
+  starttls = false
+  ca_file  = "/etc/wisehosting/smtp-ca.pem"
+}
+`, noEnv)
+	if !cfg.SMTP.TLS() || cfg.SMTP.CAFile != "/etc/wisehosting/smtp-ca.pem" {
+		t.Fatalf("SMTP = %+v", cfg.SMTP)
+	}
+	if !regexp.MustCompile(`\n  ca_file +=  *"/etc/wisehosting/smtp-ca.pem"\n`).MatchString(cfg.Redacted()) {
+		t.Errorf("Redacted lacks ca_file:\n%s", cfg.Redacted())
 	}
 }
 
@@ -209,11 +241,13 @@ func TestFullExample(t *testing.T) {
 		{"smtp.password", cfg.SMTP.Password.Value(), "smtp-password"},
 		{"smtp.from", cfg.SMTP.From, "WiseHosting <noreply@example.com>"},
 		{"smtp.starttls", cfg.SMTP.StartTLS, false},
+		{"smtp.ca_file", cfg.SMTP.CAFile, filepath.Join(dir, "tls/smtp-ca.pem")},
+		{"smtp.tls", cfg.SMTP.TLS(), true},
 		{"oauth count", len(cfg.OAuth), 2},
 		{"oauth.github.client_id", gh.ClientID, "Iv1.0123456789abcdef"},
 		{"oauth.github.client_secret", gh.ClientSecret.Value(), "github-client-secret"},
 		{"oauth.github.scopes", strings.Join(gh.Scopes, ","), "read:user,user:email,repo"},
-		{"oauth.github.def_range", gh.DefRange.Start.Line, 73},
+		{"oauth.github.def_range", gh.DefRange.Start.Line, 74},
 		{"oauth.gitlab.client_secret", gl.ClientSecret.Value(), "gitlab-secret-value"},
 		{"oauth.gitlab.auth_url", gl.AuthURL, "https://gitlab.example.com/oauth/authorize"},
 		{"oauth.gitlab.token_url", gl.TokenURL, "https://gitlab.example.com/oauth/token"},
@@ -227,7 +261,7 @@ func TestFullExample(t *testing.T) {
 		{"plugin.env", alerts.Env["NTFY_TOKEN"].Value(), "ntfy-token"},
 		{"plugin.checksum", alerts.Checksum, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
 		{"plugin.events", strings.Join(alerts.Events, ","), "app.*,deployment.failed"},
-		{"plugin.def_range", fmt.Sprintf("%s:%d", alerts.DefRange.Filename, alerts.DefRange.Start.Line), "testdata/full.hcl:100"},
+		{"plugin.def_range", fmt.Sprintf("%s:%d", alerts.DefRange.Filename, alerts.DefRange.Start.Line), "testdata/full.hcl:101"},
 		{"plugins of kind", len(cfg.PluginsOfKind(KindProxy)), 1},
 	}
 	for _, tt := range tests {
@@ -698,6 +732,16 @@ func TestDiagnostics(t *testing.T) {
 			name: "smtp without host and from",
 			src:  platform + server + "smtp {\n  port = 25\n}\n",
 			want: []string{"3:1 Missing required argument | smtp.host is required", "3:1 Missing required argument | smtp.from is required"},
+		},
+		{
+			name: "smtp ca_file without TLS",
+			src:  platform + server + "smtp {\n  host = \"mail\"\n  from = \"a@example.com\"\n  starttls = false\n  ca_file = \"/etc/ca.pem\"\n}\n",
+			want: []string{"7:13 Invalid smtp.ca_file | ca_file verifies the server's TLS certificate, but starttls = false"},
+		},
+		{
+			name: "smtp clear-text credentials",
+			src:  platform + server + "smtp {\n  host = \"mail.example.com\"\n  from = \"a@example.com\"\n  username = \"u\"\n  starttls = false\n}\n",
+			want: []string{"7:14 Invalid smtp.starttls | username and password with starttls = false would cross the network in clear text"},
 		},
 		{
 			name: "smtp bad from",

@@ -261,6 +261,7 @@ func (d *decoder) decodeFile(file *hcl.File) *Config {
 				secretField("password", &s.Password),
 				strField("from", &s.From),
 				boolField("starttls", &s.StartTLS),
+				pathField("ca_file", &s.CAFile),
 			)
 			c.SMTP = s
 		case "proxy":

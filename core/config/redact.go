@@ -133,6 +133,7 @@ func (c *Config) Redacted() string {
 		}
 		w.attr("from", q(m.From))
 		w.attr("starttls", strconv.FormatBool(m.StartTLS))
+		w.optional("ca_file", m.CAFile)
 		w.close()
 	}
 

@@ -231,6 +231,13 @@ func (d *decoder) validate() {
 				d.check("smtp.from", fmt.Errorf("%s is not an e-mail address such as \"WiseHosting <noreply@example.com>\"", d.quote("smtp.from", m.From)))
 			}
 		}
+		if m.Username != "" && !m.TLS() && !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, m.Host) {
+			d.check("smtp.starttls", errors.New("username and password with starttls = false would cross the network in clear text: "+
+				"turn starttls on, use port 465 (implicit TLS), or send through a relay on localhost"))
+		}
+		if m.CAFile != "" && !m.TLS() {
+			d.check("smtp.ca_file", errors.New("ca_file verifies the server's TLS certificate, but starttls = false on a port other than 465 speaks no TLS"))
+		}
 	}
 
 	// oauth

@@ -68,6 +68,7 @@ smtp {
   password = env("SMTP_PASSWORD")
   from     = "WiseHosting <noreply@example.com>"
   starttls = false
+  ca_file  = "tls/smtp-ca.pem"
 }
 
 oauth "github" {
