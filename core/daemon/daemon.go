@@ -24,6 +24,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/config"
 	"github.com/wisehosting/wisehosting/core/events"
 	"github.com/wisehosting/wisehosting/core/hub"
+	"github.com/wisehosting/wisehosting/core/mail"
 	"github.com/wisehosting/wisehosting/core/metrics"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/pluginhost"
@@ -63,6 +64,7 @@ type Daemon struct {
 	jobs      *scheduler.Jobs
 	proxy     *proxy.Manager
 	events    *events.Dispatcher
+	mailer    *mail.Mailer
 	listener  *store.Listener
 	http      *http.Server
 	ln        net.Listener
@@ -130,6 +132,13 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 		return nil, fmt.Errorf("daemon: jwt issuer: %w", err)
 	}
 	d.auth = workerauth.New(d.db.Store, d.db.Cipher, jwt)
+	revokeKey, err := secrets.DeriveKey([]byte(cfg.Server.Secret.Value()), secrets.PurposeRevokeToken, secrets.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: revoke token key: %w", err)
+	}
+	if d.mailer, err = mail.New(cfg.SMTP, revokeKey); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
 	d.api, err = api.New(api.Options{
 		Logger:       log.Named("http"),
 		Registry:     d.registry,
@@ -231,6 +240,10 @@ func (d *Daemon) startEvents() error {
 	d.bg.Go(func() { disp.Run(d.bgCtx) })
 	return nil
 }
+
+// Mailer returns the account mailer (new-device sign-in mail and its
+// signed revoke links); it is disabled without an smtp block.
+func (d *Daemon) Mailer() *mail.Mailer { return d.mailer }
 
 // Events returns the outbox dispatcher.
 func (d *Daemon) Events() *events.Dispatcher { return d.events }
