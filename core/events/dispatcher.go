@@ -71,7 +71,7 @@ type Store interface {
 	PendingEvents(ctx context.Context, limit int, skip []int64) ([]store.OutboxEvent, error)
 	DueRetries(ctx context.Context, now time.Time, limit int, skip []int64) ([]store.DueRetry, error)
 	RecordDeliveries(ctx context.Context, fanned []int64, attempts []store.Attempt) error
-	ActiveWebhooks(ctx context.Context, userIDs []int64) ([]store.Webhook, error)
+	ActiveWebhooks(ctx context.Context, userIDs []int64) ([]*store.Webhook, error)
 	PruneEvents(ctx context.Context, before time.Time) (outbox, deliveries, audit int64, err error)
 	HoldAdvisoryLock(ctx context.Context, key int64) (*store.HeldLock, error)
 	WithTryAdvisoryLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (bool, error)
@@ -79,7 +79,7 @@ type Store interface {
 
 // WebhookSender sends one event to one user's webhook.
 type WebhookSender interface {
-	SendWebhook(ctx context.Context, w store.Webhook, ev event.Event) stdwebhook.Result
+	SendWebhook(ctx context.Context, w *store.Webhook, ev event.Event) stdwebhook.Result
 }
 
 // Options configure a Dispatcher.
@@ -452,8 +452,8 @@ func (d *Dispatcher) deliver(ctx context.Context, p *pass) ([]store.Attempt, err
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	byUser := map[int64][]store.Webhook{}
-	byID := map[int64]store.Webhook{}
+	byUser := map[int64][]*store.Webhook{}
+	byID := map[int64]*store.Webhook{}
 	for _, w := range hooks {
 		byUser[w.UserID] = append(byUser[w.UserID], w)
 		byID[w.ID] = w
@@ -465,7 +465,7 @@ func (d *Dispatcher) deliver(ctx context.Context, p *pass) ([]store.Attempt, err
 
 	perSink := map[string][]item{}
 	var hookItems []item
-	var hookOf []store.Webhook
+	var hookOf []*store.Webhook
 	var attempts []store.Attempt // targets settled without a request
 	for _, e := range p.pending {
 		for _, s := range d.o.Sinks {

@@ -27,7 +27,7 @@ func NewWebhooks(cipher *secrets.Cipher, o stdwebhook.ClientOptions) *Webhooks {
 }
 
 // SendWebhook implements WebhookSender.
-func (w *Webhooks) SendWebhook(ctx context.Context, hook store.Webhook, ev event.Event) stdwebhook.Result {
+func (w *Webhooks) SendWebhook(ctx context.Context, hook *store.Webhook, ev event.Event) stdwebhook.Result {
 	raw, err := w.cipher.Decrypt(hook.Secret)
 	if err != nil {
 		return stdwebhook.Result{Outcome: stdwebhook.Failed, Message: "not sent: the webhook's secret cannot be decrypted (was the server secret changed without previous_secrets?)"}

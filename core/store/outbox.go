@@ -294,40 +294,6 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// Webhook is a user's webhook as the dispatcher needs it.
-type Webhook struct {
-	ID     int64
-	UserID int64
-	URL    string
-	// Secret is the stored (encrypted) whsec_ secret.
-	Secret string
-	// Events are the subscription patterns; empty means every event.
-	Events []string
-}
-
-// ActiveWebhooks returns the active webhooks of the given users.
-func (s *Store) ActiveWebhooks(ctx context.Context, userIDs []int64) ([]Webhook, error) {
-	if len(userIDs) == 0 {
-		return nil, nil
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, user_id, url, secret, events FROM webhooks
-		WHERE active AND user_id = ANY($1) ORDER BY id`, userIDs)
-	if err != nil {
-		return nil, mapErr("active webhooks", err)
-	}
-	defer rows.Close()
-	var out []Webhook
-	for rows.Next() {
-		var w Webhook
-		if err := rows.Scan(&w.ID, &w.UserID, &w.URL, &w.Secret, &w.Events); err != nil {
-			return nil, mapErr("active webhooks: scan", err)
-		}
-		out = append(out, w)
-	}
-	return out, mapErr("active webhooks", rows.Err())
-}
-
 // PruneEvents deletes, in batches of at most pruneBatch rows, the finished
 // outbox rows (delivered or dead, with no retry left) written before
 // before, the webhook deliveries and the audit events older than before.
