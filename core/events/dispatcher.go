@@ -56,6 +56,10 @@ const (
 	DefaultDrain       = 5 * time.Second
 )
 
+// lockCheckTimeout bounds the check that the dispatcher's lock session is
+// still alive.
+const lockCheckTimeout = 10 * time.Second
+
 // DefaultSchedule is the wait before each retry: the n-th failed attempt
 // waits DefaultSchedule[n-1], the last entry repeating.
 var defaultSchedule = []time.Duration{
@@ -241,7 +245,9 @@ func (d *Dispatcher) lead(parent context.Context, l *store.HeldLock) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				cctx, ccancel := context.WithTimeout(ctx, d.o.LockRetry)
+				// A slow answer is not a lost session: only an error or
+				// lockCheckTimeout of silence gives the lock up.
+				cctx, ccancel := context.WithTimeout(ctx, lockCheckTimeout)
 				err := l.Check(cctx)
 				ccancel()
 				if err != nil && ctx.Err() == nil {
