@@ -15,7 +15,9 @@ import (
 // EmitEvents writes events to the outbox inside the caller's transaction, in
 // one statement, so an event exists if and only if the change that caused it
 // committed. Missing IDs and times are filled in (the events slice is
-// updated), so the caller can log or return them.
+// updated), so the caller can log or return them. The event-driven alerts
+// the events imply (crash loops, failed deployments, violations) are opened
+// or resolved in the same transaction.
 func EmitEvents(ctx context.Context, tx pgx.Tx, events []event.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -55,7 +57,10 @@ func EmitEvents(ctx context.Context, tx pgx.Tx, events []event.Event) error {
 		INSERT INTO event_outbox (event_id, type, user_id, app_id, payload, created_at)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::jsonb[], $6::timestamptz[])`,
 		ids, types, users, apps, payloads, times)
-	return mapErr("emit events", err)
+	if err != nil {
+		return mapErr("emit events", err)
+	}
+	return applyEventAlerts(ctx, tx, events)
 }
 
 // appEventData marshals an app's event data; it cannot fail for AppData.

@@ -155,6 +155,12 @@ func (s *Store) ReportAppStatus(ctx context.Context, workerID, appID int64, stat
 			return mapErr("report app status", err)
 		}
 		rep.App, rep.Changed = app, true
+		if status == AppRunning && from == AppCrashloop {
+			// Back up after a crash loop (no event: the app simply runs).
+			if err := resolveEventAlerts(ctx, tx, app.UserID, app.ID, AlertCrashloop); err != nil {
+				return err
+			}
+		}
 		if evType != "" {
 			rep.Events = []event.Event{{Type: evType, UserID: app.UserID, AppID: app.ID, Data: appEventData(event.AppData{
 				AppName: app.Name, Subdomain: app.Subdomain, Reason: message, RestartCount: int(restartCount)})}}
