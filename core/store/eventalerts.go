@@ -77,9 +77,11 @@ func applyEventAlerts(ctx context.Context, tx pgx.Tx, events []event.Event) erro
 			msg = msg[:i]
 		}
 		st, sid := EventAlertSource(e.AppID, open)
+		// Only for an app that exists and is the user's: events outlive
+		// apps, and an event about a gone app must not fail its change.
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO alerts (user_id, app_id, kind, severity, source_type, source_id, title, message)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			SELECT a.user_id, a.id, $3, $4, $5, $6, $7, $8 FROM apps a WHERE a.id = $2 AND a.user_id = $1
 			ON CONFLICT (user_id, source_type, source_id) WHERE status <> 'resolved' DO NOTHING`,
 			e.UserID, e.AppID, open, severity, st, sid, name+" "+title, truncate(msg, 1000)); err != nil {
 			return mapErr("open "+open+" alert", err)

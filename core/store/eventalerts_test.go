@@ -4,7 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wisehosting/wisehosting/core/store"
+	"github.com/wisehosting/wisehosting/sdk/event"
 )
 
 // alertsOf returns the app's alerts of kind as "status severity title |
@@ -86,5 +89,26 @@ func TestEventDrivenAlerts(t *testing.T) {
 	f.expectAlerts(t, "redeployed", store.AlertViolation, "resolved critical hello-world broke a resource limit | memory over 512MiB")
 	if n := f.count(t, `SELECT count(*) FROM alerts WHERE source_type = 'app_event' AND status <> 'resolved'`); n != 0 {
 		t.Fatalf("%d event-driven alerts still open", n)
+	}
+}
+
+// An event about an app that no longer exists (events outlive apps) is
+// written without an alert, and does not fail its transaction.
+func TestEventAlertForGoneApp(t *testing.T) {
+	f := newFixture(t)
+	err := f.s.InTx(f.ctx, func(tx pgx.Tx) error {
+		return store.EmitEvents(f.ctx, tx, []event.Event{
+			{Type: event.DeploymentFailed, UserID: f.user.ID, AppID: 1 << 40},
+			{Type: event.AppCrashloop, UserID: 1 << 40, AppID: f.app.ID},
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM alerts`); n != 0 {
+		t.Fatalf("%d alerts for a gone app or a stranger's", n)
+	}
+	if n := f.count(t, `SELECT count(*) FROM event_outbox`); n != 2 {
+		t.Fatalf("%d events written, want 2", n)
 	}
 }
