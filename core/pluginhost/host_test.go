@@ -575,8 +575,11 @@ func killAndWatch(t *testing.T, h *pluginhost.Host, sched sdk.Scheduler, pid int
 		if !strings.Contains(err.Error(), `plugin "scheduler" "echo"`) {
 			t.Errorf("error %q does not name the plugin", err)
 		}
-		if took > 100*time.Millisecond {
-			t.Errorf("a call during the outage took %s; it must fail fast", took)
+		// Failing fast means failing without waiting on the dead process
+		// (the call's own 5 s deadline); the exact figure is the machine's
+		// (a loaded CI runner took 495 ms once), so it is logged, not timed.
+		if took > 2*time.Second {
+			t.Errorf("a call during the outage took %s; it must fail fast, not wait for its deadline", took)
 		}
 		if time.Since(killed) > 15*time.Second {
 			t.Fatalf("plugin not back 15s after SIGKILL; status %+v", h.Status())
