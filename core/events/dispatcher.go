@@ -236,8 +236,14 @@ func (d *Dispatcher) lead(parent context.Context, l *store.HeldLock) {
 	d.m.leader.Set(1)
 	defer d.m.leader.Set(0)
 	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	go func() {
+	// The checker uses the lock's connection, which is not safe for
+	// concurrent use: lead waits for it before the caller releases the
+	// lock, and its pings are not cut short by ctx (a cancelled query
+	// closes the connection).
+	var checker sync.WaitGroup
+	defer checker.Wait()
+	defer cancel() // runs first: stops the checker
+	checker.Go(func() {
 		t := time.NewTicker(d.o.LockRetry)
 		defer t.Stop()
 		for {
@@ -247,7 +253,7 @@ func (d *Dispatcher) lead(parent context.Context, l *store.HeldLock) {
 			case <-t.C:
 				// A slow answer is not a lost session: only an error or
 				// lockCheckTimeout of silence gives the lock up.
-				cctx, ccancel := context.WithTimeout(ctx, lockCheckTimeout)
+				cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), lockCheckTimeout)
 				err := l.Check(cctx)
 				ccancel()
 				if err != nil && ctx.Err() == nil {
@@ -257,7 +263,7 @@ func (d *Dispatcher) lead(parent context.Context, l *store.HeldLock) {
 				}
 			}
 		}
-	}()
+	})
 
 	// Passes run on their own context: when the core stops or the lock is
 	// lost, those in flight get Drain to finish, so what they delivered is
