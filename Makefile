@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	./sdk/route:FuzzPrepare \
 	./sdk/stdwebhook:FuzzVerify \
 	./sdk/stdwebhook:FuzzCheckURL \
-	./sdk/stdwebhook:FuzzRetryAfter \
+	./sdk/outbound:FuzzRetryAfter \
 	./sdk/mail:FuzzParseAddress \
 	./sdk/mail:FuzzRender \
 	./sdk/wsproto:FuzzDecode \
