@@ -20,7 +20,7 @@ import (
 // without the token), and Deliver to a receiver on loopback.
 func TestOverGRPC(t *testing.T) {
 	rc := newReceiver(t)
-	rc.setRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
+	rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
 		if bytes.Contains(body, []byte("refuse-me")) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"message":"Invalid Form Body"}`)
@@ -52,7 +52,7 @@ func TestOverGRPC(t *testing.T) {
 	}
 
 	js, diags := decode.Source(Spec(), []byte(config("discord://"+discordToken+"@"+discordID,
-		fmt.Sprintf("base_url = %q", rc.srv.URL), "max_concurrency = 2")), "test.hcl", nil)
+		fmt.Sprintf("base_url = %q", rc.URL), "max_concurrency = 2")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -81,13 +81,13 @@ func TestOverGRPC(t *testing.T) {
 	if r := resp.GetResults()[2]; !strings.Contains(r.GetMessage(), "Invalid Form Body") {
 		t.Errorf("result 2: %q", r.GetMessage())
 	}
-	hits := rc.got()
+	hits := rc.Requests()
 	if len(hits) != 3 {
 		t.Fatalf("%d requests", len(hits))
 	}
 	var contents []string
 	for _, h := range hits {
-		contents = append(contents, string(h.body))
+		contents = append(contents, string(h.Body))
 	}
 	all := strings.Join(contents, "\n")
 	for _, s := range []string{`❌ Deployment failed — shop`, `🔥 CPU high\nCPU at 97.5% (threshold 90%)`, `⏹️ App stopped — refuse-me`} {
