@@ -3,7 +3,9 @@ package outbound
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -79,4 +81,30 @@ func CheckHeader(name, value string, refuse func(canon string) (why string)) err
 		}
 	}
 	return nil
+}
+
+// HeaderSetting reads the headers attribute of a config block, extra
+// request headers by name: at most limit of them, each accepted by check
+// (CheckHeader with the caller's refusals, say), and no name twice in
+// different cases. It checks them in the order of their names, so that the
+// same problem is reported first every time, and returns them under their
+// canonical names. check's errors are returned as they are; its own start
+// with "headers: ".
+func HeaderSetting(m map[string]string, limit int, check func(name, value string) error) (http.Header, error) {
+	if len(m) > limit {
+		return nil, fmt.Errorf("headers: at most %d headers, not %d", limit, len(m))
+	}
+	h := make(http.Header, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		value := m[name]
+		if err := check(name, value); err != nil {
+			return nil, err
+		}
+		canon := http.CanonicalHeaderKey(name)
+		if _, dup := h[canon]; dup {
+			return nil, fmt.Errorf("headers: %q is set twice (header names are case-insensitive)", name)
+		}
+		h[canon] = []string{value}
+	}
+	return h, nil
 }

@@ -1,6 +1,9 @@
 package outbound
 
 import (
+	"fmt"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -75,6 +78,44 @@ func TestCheckHeader(t *testing.T) {
 		}
 		if len(tt.value) > 2 && strings.Contains(err.Error(), tt.value[:3]) {
 			t.Errorf("CheckHeader(%q): the error shows the value: %v", tt.name, err)
+		}
+	}
+}
+
+func TestHeaderSetting(t *testing.T) {
+	check := func(name, value string) error {
+		if err := CheckHeader(name, value, func(canon string) string {
+			if ReservedHeader(canon) {
+				return "the client sets it"
+			}
+			return ""
+		}); err != nil {
+			return fmt.Errorf("headers: %w", err)
+		}
+		return nil
+	}
+	tests := []struct {
+		name    string
+		in      map[string]string
+		want    http.Header
+		wantErr string
+	}{
+		{"none", nil, http.Header{}, ""},
+		{"canonical names", map[string]string{"authorization": "Bearer x", "X-TEAM": "ops"},
+			http.Header{"Authorization": {"Bearer x"}, "X-Team": {"ops"}}, ""},
+		{"too many", map[string]string{"A": "1", "B": "2", "C": "3"}, nil, "headers: at most 2 headers, not 3"},
+		{"check's error", map[string]string{"Host": "x"}, nil, `headers: "Host" is refused: the client sets it`},
+		{"first by name", map[string]string{"X-B": "\n", "X-A": "\n"}, nil, `headers: the value of "X-A" holds a control character`},
+		{"twice", map[string]string{"x-a": "1", "X-A": "2"}, nil, `headers: "x-a" is set twice (header names are case-insensitive)`},
+	}
+	for _, tt := range tests {
+		got, err := HeaderSetting(tt.in, 2, check)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != tt.wantErr || tt.wantErr == "" && !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %v, %q; want %v, %q", tt.name, got, msg, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -126,8 +126,8 @@ func TestConfigure(t *testing.T) {
 		{name: "minimal", hcl: base, check: func(t *testing.T, s *settings) {
 			srv := s.server
 			if srv.Address() != "smtp.example.com:587" || srv.Security != mail.StartTLS || srv.Timeout != DefaultTimeout ||
-				cap(s.sem) != DefaultMaxConcurrency || s.prefix != DefaultSubjectPrefix || srv.AllowPrivate || srv.RootCAs != nil {
-				t.Errorf("defaults: %+v, concurrency %d, prefix %q", srv, cap(s.sem), s.prefix)
+				s.limit.Cap() != DefaultMaxConcurrency || s.prefix != DefaultSubjectPrefix || srv.AllowPrivate || srv.RootCAs != nil {
+				t.Errorf("defaults: %+v, concurrency %d, prefix %q", srv, s.limit.Cap(), s.prefix)
 			}
 			if s.from != "<alerts@example.com>" || len(s.to) != 1 || s.domain != "example.com" {
 				t.Errorf("from %q to %v domain %q", s.from, s.to, s.domain)
@@ -138,8 +138,8 @@ func TestConfigure(t *testing.T) {
 			check: func(t *testing.T, s *settings) {
 				srv := s.server
 				if srv.Address() != "smtp.example.com:2525" || srv.Username != "u" || srv.Password != testPass ||
-					srv.Timeout != 250*time.Millisecond || cap(s.sem) != 4 || s.prefix != "" || srv.ServerName != "mail.example.com" || srv.RootCAs == nil {
-					t.Errorf("%+v, concurrency %d, prefix %q", srv, cap(s.sem), s.prefix)
+					srv.Timeout != 250*time.Millisecond || s.limit.Cap() != 4 || s.prefix != "" || srv.ServerName != "mail.example.com" || srv.RootCAs == nil {
+					t.Errorf("%+v, concurrency %d, prefix %q", srv, s.limit.Cap(), s.prefix)
 				}
 			}},
 		{name: "tls", hcl: base + "\ntls = true", check: func(t *testing.T, s *settings) {

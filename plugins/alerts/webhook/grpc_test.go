@@ -28,7 +28,7 @@ func TestOverGRPC(t *testing.T) {
 		t.Fatalf("info %v", info)
 	}
 
-	bad, diags := decode.Source(Spec(), []byte(config(rc.srv.URL, strings.TrimPrefix(secret, "whsec_"))), "test.hcl", nil)
+	bad, diags := decode.Source(Spec(), []byte(config(rc.URL, strings.TrimPrefix(secret, "whsec_"))), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -40,7 +40,7 @@ func TestOverGRPC(t *testing.T) {
 		t.Fatal("the Configure error shows the secret")
 	}
 
-	js, diags := decode.Source(Spec(), []byte(config(rc.srv.URL, secret, "max_concurrency = 2")), "test.hcl", nil)
+	js, diags := decode.Source(Spec(), []byte(config(rc.URL, secret, "max_concurrency = 2")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
