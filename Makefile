@@ -22,6 +22,7 @@ FUZZ_TARGETS := \
 	./sdk/route:FuzzPrepare \
 	./sdk/stdwebhook:FuzzVerify \
 	./sdk/stdwebhook:FuzzCheckURL \
+	./sdk/outbound:FuzzCheckURL \
 	./sdk/outbound:FuzzRetryAfter \
 	./sdk/mail:FuzzParseAddress \
 	./sdk/mail:FuzzRender \

@@ -9,10 +9,12 @@
 //     quote, secrets already replaced; its status, whether it asks to be
 //     retried (RetryAfter reads Retry-After), its body quoted.
 //   - Unanswered: what a message says about a request that got no answer.
-//   - CheckHeader: a configured request header's name and value.
+//   - CheckURL, CheckHeader and HeaderSetting: the url and headers a
+//     config block sets.
 //   - Clean, Quote and Scrub: text from elsewhere made fit for a message
 //     (one line, bounded, no secret).
-//   - Limiter and MaxConcurrency: how many requests are in flight at once.
+//   - Limiter and MaxConcurrency: how many requests are in flight at once,
+//     and the max_concurrency attribute that says it.
 //
 // What an answer means (delivered, retried, failed) and the wording of the
 // hints that follow it stay with each sender. The package depends on the

@@ -1,11 +1,9 @@
 package stdwebhook
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/wisehosting/wisehosting/sdk/netguard"
@@ -30,46 +28,17 @@ func (e *AddressError) Error() string {
 	return fmt.Sprintf("url: %s is %s, which webhooks may not be sent to", e.Addr, e.Why)
 }
 
-// CheckURL parses and checks a webhook URL: absolute http or https, a host
-// name, a port between 1 and 65535 if any, no user info (it would end up in
-// logs), no fragment (it is never sent), no surrounding white space. Unless
-// allowPrivate, a literal IP address the address guard refuses is an
-// *AddressError; host names are judged when connecting (see Client). The
-// errors name the scheme, port or address at most, never the whole URL: its
-// path or query may hold a token.
+// CheckURL parses and checks a webhook URL as outbound.CheckURL does:
+// absolute http or https, a host name, a port between 1 and 65535 if any,
+// no user info (it would end up in logs), no fragment (it is never sent),
+// no surrounding white space. Unless allowPrivate, a literal IP address the
+// address guard refuses is an *AddressError; host names are judged when
+// connecting (see Client). The errors name the scheme, port or address at
+// most, never the whole URL: its path or query may hold a token.
 func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("url is required")
-	}
-	if strings.TrimSpace(raw) != raw {
-		return nil, errors.New("url has leading or trailing white space")
-	}
-	u, err := url.Parse(raw)
+	u, err := outbound.CheckURL(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL itself
-		}
-		return nil, fmt.Errorf("url is not a valid URL: %v", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("url: the scheme must be http or https, not %q", u.Scheme)
-	case u.Opaque != "" || u.Host == "":
-		return nil, errors.New("url must be absolute: http(s)://host[:port]/path")
-	case u.User != nil:
-		return nil, errors.New("url must not hold a user name or password (they would end up in logs): send credentials with headers, e.g. Authorization")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, errors.New("url must not have a #fragment (it is never sent)")
-	case u.Hostname() == "":
-		return nil, errors.New("url has no host name")
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("url: port %q is not between 1 and 65535", port)
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return nil, errors.New("url: empty port")
+		return nil, err
 	}
 	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !allowPrivate {
 		if why := netguard.Reason(addr); why != "" {
