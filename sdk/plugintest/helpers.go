@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -49,4 +50,53 @@ func Configure(p sdk.Plugin, spec *pluginv1.Spec, src string) error {
 		return diags
 	}
 	return p.Configure(context.Background(), &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: js})
+}
+
+// ConfigureNew returns the plugin newPlugin makes with a JSONLogger,
+// configured with the HCL body src of spec (see Configure), and the buffer
+// its log goes to. The test fails when Configure does.
+func ConfigureNew[P sdk.Plugin](t testing.TB, newPlugin func(hclog.Logger) P, spec *pluginv1.Spec, src string) (P, *LogBuffer) {
+	t.Helper()
+	l, buf := JSONLogger()
+	p := newPlugin(l)
+	if err := Configure(p, spec, src); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	return p, buf
+}
+
+// CheckInfo fails the test unless p's Info names kind, name and version
+// and has a description, and sdk.KindOf(p) is kind.
+func CheckInfo(t testing.TB, p sdk.Plugin, kind, name, version string) {
+	t.Helper()
+	info, err := p.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GetKind() != kind || info.GetName() != name || info.GetVersion() != version || info.GetDescription() == "" {
+		t.Errorf("info = %v, want kind %q, name %q, version %q and a description", info, kind, name, version)
+	}
+	if k := sdk.KindOf(p); k != kind {
+		t.Errorf("KindOf = %q, want %q", k, kind)
+	}
+}
+
+// Deliver passes events to sink's Deliver and returns the results. The
+// test fails unless Deliver succeeds with one result per event, for that
+// event, in the order of the events.
+func Deliver(t testing.TB, sink sdk.AlertSink, events ...*pluginv1.Event) []*pluginv1.DeliveryResult {
+	t.Helper()
+	resp, err := sink.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
+	if err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if len(resp.GetResults()) != len(events) {
+		t.Fatalf("%d results for %d events", len(resp.GetResults()), len(events))
+	}
+	for i, r := range resp.GetResults() {
+		if r.GetEventId() != events[i].GetId() {
+			t.Fatalf("result %d is for %q, want %q", i, r.GetEventId(), events[i].GetId())
+		}
+	}
+	return resp.GetResults()
 }

@@ -71,21 +71,14 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// TestCheckURLHidesTheURL: errors name the scheme, port or address at most;
-// a token in the URL's path, query or user info never shows.
+// TestCheckURLHidesTheURL: an address error names the address, not the
+// path or query (outbound's tests hold the syntax errors to the same).
 func TestCheckURLHidesTheURL(t *testing.T) {
-	for _, in := range []string{
-		"ftp://hooks.example.com/sekrit-path?token=sekrit-query",
-		"https://user:sekrit-pass@hooks.example.com/",
-		"https://hooks.example.com:99999/sekrit-path?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path%zz?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path#sekrit-fragment",
-		"http://10.0.0.1/sekrit-path?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path\x00?token=sekrit-query",
-	} {
+	for _, in := range []string{"http://10.0.0.1/sekrit-path?token=sekrit-query", "http://[::1]:8080/sekrit-path?t=sekrit"} {
 		_, err := CheckURL(in, false)
-		if err == nil {
-			t.Fatalf("%q accepted", in)
+		var ae *AddressError
+		if !errors.As(err, &ae) {
+			t.Fatalf("%q: %v, want an *AddressError", in, err)
 		}
 		if strings.Contains(err.Error(), "sekrit") {
 			t.Errorf("the error for %q shows a part of the URL: %v", in, err)

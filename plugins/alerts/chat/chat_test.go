@@ -37,13 +37,7 @@ func config(url string, extra ...string) string {
 // newTestPlugin returns a plugin configured with src, logging JSON into
 // the returned buffer.
 func newTestPlugin(t *testing.T, src string) (*Plugin, *plugintest.LogBuffer) {
-	t.Helper()
-	l, buf := plugintest.JSONLogger()
-	p := newWithLogger(l)
-	if err := plugintest.Configure(p, Spec(), src); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
-	return p, buf
+	return plugintest.ConfigureNew(t, newWithLogger, Spec(), src)
 }
 
 // failedDeployment is the event of the delivery tests, and testText its
@@ -60,36 +54,7 @@ const (
 	testText     = testHeadline + `\n` + testBody // as in JSON
 )
 
-func deliver(t *testing.T, p *Plugin, events ...*pluginv1.Event) []*pluginv1.DeliveryResult {
-	t.Helper()
-	resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results for %d events", len(resp.GetResults()), len(events))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() {
-			t.Fatalf("result %d is for %q, want %q", i, r.GetEventId(), events[i].GetId())
-		}
-	}
-	return resp.GetResults()
-}
-
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindAlerts {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindAlerts, Name, Version) }
 
 func TestConfigure(t *testing.T) {
 	discord := "discord://" + discordToken + "@" + discordID
@@ -266,7 +231,7 @@ func TestDeliverPerScheme(t *testing.T) {
 				extra = append(extra, fmt.Sprintf("base_url = %q", strings.ReplaceAll(tt.baseURL, "ADDR", addr)))
 			}
 			p, _ := newTestPlugin(t, config(strings.ReplaceAll(tt.url, "ADDR", addr), extra...))
-			r := deliver(t, p, failedDeployment("ev-1"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-1"))[0]
 			if r.GetOutcome() != delivered || r.GetRetryAfterMs() != 0 {
 				t.Fatalf("result %v", r)
 			}
@@ -331,7 +296,7 @@ func TestTelegramChats(t *testing.T) {
 		t.Run(tt.chats, func(t *testing.T) {
 			before := len(rc.Requests())
 			p, _ := newTestPlugin(t, config("telegram://"+telegramToken+"@telegram?chats="+tt.chats, fmt.Sprintf("base_url = %q", rc.URL)))
-			r := deliver(t, p, failedDeployment("ev-t"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-t"))[0]
 			if r.GetOutcome() != tt.want || time.Duration(r.GetRetryAfterMs())*time.Millisecond != tt.after {
 				t.Fatalf("result %v", r)
 			}
@@ -348,7 +313,7 @@ func TestTelegramChats(t *testing.T) {
 				t.Fatalf("%d requests for %d chats", got, n)
 			}
 			if tt.want == retry { // the retry sends to every chat again
-				deliver(t, p, failedDeployment("ev-t"))
+				plugintest.Deliver(t, p, failedDeployment("ev-t"))
 				if got := len(rc.Requests()) - before; got != 2*n {
 					t.Fatalf("%d requests after the retry, want %d", got, 2*n)
 				}
@@ -412,7 +377,7 @@ func TestOutcomes(t *testing.T) {
 				_, _ = io.WriteString(w, tt.body)
 			})
 			p, _ := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", rc.URL)))
-			r := deliver(t, p, failedDeployment("ev-o"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-o"))[0]
 			if r.GetOutcome() != tt.want {
 				t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), tt.want, r.GetMessage())
 			}
@@ -451,7 +416,7 @@ func TestTimeout(t *testing.T) {
 	})
 	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL), `timeout = "200ms"`))
 	start := time.Now()
-	r := deliver(t, p, failedDeployment("ev-slow"))[0]
+	r := plugintest.Deliver(t, p, failedDeployment("ev-slow"))[0]
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v", took)
 	}
@@ -470,7 +435,7 @@ func TestUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	_ = l.Close()
 	p, buf := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", "http://"+addr)))
-	r := deliver(t, p, failedDeployment("ev-u"))[0]
+	r := plugintest.Deliver(t, p, failedDeployment("ev-u"))[0]
 	if r.GetOutcome() != retry || !strings.Contains(r.GetMessage(), "request failed") || !strings.Contains(r.GetMessage(), "refused") {
 		t.Fatalf("result %v", r)
 	}
@@ -568,7 +533,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 			if err := plugintest.Configure(p, Spec(), tt.hcl); err != nil {
 				t.Fatal(err)
 			}
-			r := deliver(t, p, failedDeployment("ev-p"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-p"))[0]
 			if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "refused to connect to") ||
 				!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") {
 				t.Fatalf("result %v", r)
@@ -582,7 +547,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 			if err := plugintest.Configure(p, Spec(), tt.hcl+"\nallow_private = true"); err != nil {
 				t.Fatal(err)
 			}
-			if r := deliver(t, p, failedDeployment("ev-p"))[0]; r.GetOutcome() != delivered {
+			if r := plugintest.Deliver(t, p, failedDeployment("ev-p"))[0]; r.GetOutcome() != delivered {
 				t.Fatalf("with allow_private: %v", r)
 			}
 		})
@@ -620,7 +585,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				extra = append(extra, fmt.Sprintf("base_url = %q", rc.URL))
 			}
 			p, buf := newTestPlugin(t, config(u, extra...))
-			r := deliver(t, p, failedDeployment("ev-s"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-s"))[0]
 			for _, sink := range []string{r.GetMessage(), buf.String()} {
 				for _, secret := range secrets {
 					if strings.Contains(sink, secret) {
@@ -689,7 +654,7 @@ func TestRequestURL(t *testing.T) {
 func TestOwnUserAgent(t *testing.T) {
 	rc := newReceiver(t)
 	p, _ := newTestPlugin(t, config("generic+http://"+rc.HostPort()+"/hook?@User-Agent=ops-bot"))
-	if r := deliver(t, p, failedDeployment("ev-ua"))[0]; r.GetOutcome() != delivered {
+	if r := plugintest.Deliver(t, p, failedDeployment("ev-ua"))[0]; r.GetOutcome() != delivered {
 		t.Fatalf("result %v", r)
 	}
 	if got := rc.Requests()[0].Header.Get("User-Agent"); got != "ops-bot" {

@@ -105,16 +105,10 @@ func config(url, secret string, extra ...string) string {
 	return strings.Join(lines, "\n")
 }
 
-// newTestPlugin returns a plugin configured with src, logging JSON into the
-// returned buffer.
+// newTestPlugin returns a plugin configured with src, logging JSON into
+// the returned buffer.
 func newTestPlugin(t *testing.T, src string) (*Plugin, *plugintest.LogBuffer) {
-	t.Helper()
-	l, buf := plugintest.JSONLogger()
-	p := newWithLogger(l)
-	if err := plugintest.Configure(p, Spec(), src); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
-	return p, buf
+	return plugintest.ConfigureNew(t, newWithLogger, Spec(), src)
 }
 
 var eventTime = time.Date(2026, 3, 1, 12, 30, 45, 123456789, time.UTC)
@@ -126,36 +120,7 @@ func testEvent(id string) *pluginv1.Event {
 	}
 }
 
-func deliver(t *testing.T, p *Plugin, events ...*pluginv1.Event) []*pluginv1.DeliveryResult {
-	t.Helper()
-	resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results for %d events", len(resp.GetResults()), len(events))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() {
-			t.Fatalf("result %d is for %q, want %q", i, r.GetEventId(), events[i].GetId())
-		}
-	}
-	return resp.GetResults()
-}
-
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindAlerts {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindAlerts, Name, Version) }
 
 func TestConfigure(t *testing.T) {
 	secret := newSecret(t)
@@ -305,7 +270,7 @@ func TestDeliverSigned(t *testing.T) {
 
 	events := []*pluginv1.Event{testEvent("ev-1"), testEvent("ev-2"), testEvent("ev-3")}
 	before := time.Now()
-	for i, r := range deliver(t, p, events...) {
+	for i, r := range plugintest.Deliver(t, p, events...) {
 		if r.GetOutcome() != delivered || r.GetRetryAfterMs() != 0 || r.GetMessage() != "the endpoint answered 204 No Content" {
 			t.Errorf("result %d: %v", i, r)
 		}
@@ -339,7 +304,7 @@ func TestDeliverSigned(t *testing.T) {
 	// A retry of ev-2 carries the same webhook-id.
 	retried := testEvent("ev-2")
 	retried.Attempt = 2
-	if r := deliver(t, p, retried)[0]; r.GetOutcome() != delivered {
+	if r := plugintest.Deliver(t, p, retried)[0]; r.GetOutcome() != delivered {
 		t.Fatalf("retry: %v", r)
 	}
 	if n := rc.count("ev-2"); n != 2 {
@@ -379,7 +344,7 @@ func TestTamperedRejected(t *testing.T) {
 	mitm := newTamperer(t, rc.URL)
 	p, _ := newTestPlugin(t, config(mitm.URL, secret))
 
-	r := deliver(t, p, testEvent("ev-t"))[0]
+	r := plugintest.Deliver(t, p, testEvent("ev-t"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "401 Unauthorized") ||
 		!strings.Contains(r.GetMessage(), "no matching signature") {
 		t.Fatalf("result %v", r)
@@ -408,7 +373,7 @@ func TestRotation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, tt.knows)
 			p, _ := newTestPlugin(t, config(rc.URL, cur, fmt.Sprintf("secrets_previous = [%q]", prev)))
-			if r := deliver(t, p, testEvent("ev-r"))[0]; r.GetOutcome() != tt.want {
+			if r := plugintest.Deliver(t, p, testEvent("ev-r"))[0]; r.GetOutcome() != tt.want {
 				t.Fatalf("result %v", r)
 			}
 			if tt.want == delivered {
@@ -429,9 +394,9 @@ func TestBodyShape(t *testing.T) {
 	noSubject := &pluginv1.Event{Id: "ev-2", Type: "webhook.test", TimeUnixNano: eventTime.UnixNano()}
 	html := &pluginv1.Event{Id: "ev-3", Type: "app.violation", TimeUnixNano: eventTime.Add(time.Second).UnixNano(), AppId: 1,
 		DataJson: []byte(" {\"reason\":\"<script>&\",\n \"n\": 9007199254740993} ")}
-	deliver(t, p, testEvent("ev-1"))
-	deliver(t, p, noSubject)
-	deliver(t, p, html)
+	plugintest.Deliver(t, p, testEvent("ev-1"))
+	plugintest.Deliver(t, p, noSubject)
+	plugintest.Deliver(t, p, html)
 	want := []string{
 		`{"id":"ev-1","type":"deployment.failed","timestamp":"2026-03-01T12:30:45.123456789Z","user_id":7,"app_id":42,"data":{"app_name":"shop","error":"build failed"}}`,
 		`{"id":"ev-2","type":"webhook.test","timestamp":"2026-03-01T12:30:45.123456789Z","user_id":0,"app_id":0,"data":{}}`,
@@ -458,7 +423,7 @@ func TestBodyWithoutEventTime(t *testing.T) {
 	rc := newReceiver(t, secret)
 	p, _ := newTestPlugin(t, config(rc.URL, secret))
 	before := time.Now().UTC()
-	if r := deliver(t, p, &pluginv1.Event{Id: "x", Type: "t"})[0]; r.GetOutcome() != delivered {
+	if r := plugintest.Deliver(t, p, &pluginv1.Event{Id: "x", Type: "t"})[0]; r.GetOutcome() != delivered {
 		t.Fatalf("result %v", r)
 	}
 	var m struct{ Timestamp time.Time }
@@ -503,10 +468,12 @@ func TestUnsendableEvents(t *testing.T) {
 	}
 }
 
-// TestOutcomes maps the receiver's answers to results.
+// TestOutcomes maps the receiver's answers to results: one answer of
+// each kind. What every status means is sdk/stdwebhook's (its
+// TestSendOutcomes); this holds the plugin to its translation into a
+// DeliveryResult, retry_after_ms included.
 func TestOutcomes(t *testing.T) {
 	date := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
-	huge := strings.Repeat("x", 100<<10)
 	tests := []struct {
 		name      string
 		status    int
@@ -518,35 +485,19 @@ func TestOutcomes(t *testing.T) {
 		msg       []string
 		msgAbsent []string
 	}{
-		{name: "200", status: 200, body: "ok", want: delivered, msg: []string{"200 OK"}},
-		{name: "201", status: 201, want: delivered, msg: []string{"201 Created"}},
 		{name: "204", status: 204, want: delivered, msg: []string{"204 No Content"}},
 		{name: "410 disables", status: 410, body: "endpoint deleted", want: failed,
 			msg: []string{"410 Gone", "asked to be disabled", `"endpoint deleted"`}},
 		{name: "429 with seconds", status: 429, header: map[string]string{"Retry-After": "30"}, want: retry,
 			afterMin: 30 * time.Second, afterMax: 30 * time.Second, msg: []string{"429 Too Many Requests", "retry after 30s"}},
-		{name: "429 with a date", status: 429, header: map[string]string{"Retry-After": date}, want: retry,
-			afterMin: 85 * time.Second, afterMax: 90 * time.Second, msg: []string{"429"}},
-		{name: "429 without Retry-After", status: 429, want: retry},
-		{name: "500", status: 500, body: "boom\x00\x1b[31m\nstack", want: retry,
-			msg: []string{`500 Internal Server Error: "boom [31m stack"`}, msgAbsent: []string{"\x00", "\x1b", "\n"}},
-		{name: "502", status: 502, want: retry, msg: []string{"502 Bad Gateway"}},
+		{name: "503 with a date", status: 503, header: map[string]string{"Retry-After": date}, want: retry,
+			afterMin: 85 * time.Second, afterMax: 90 * time.Second, msg: []string{"503"}},
 		{name: "503 with a long Retry-After", status: 503, header: map[string]string{"Retry-After": "7200"}, want: retry,
-			afterMin: time.Hour, afterMax: time.Hour, msg: []string{"503 Service Unavailable", "retry after 1h0m0s"}},
-		{name: "503 with a bad Retry-After", status: 503, header: map[string]string{"Retry-After": "soon"}, want: retry},
-		{name: "504", status: 504, want: retry},
-		{name: "408", status: 408, want: retry, msg: []string{"408 Request Timeout"}},
+			afterMin: time.Hour, afterMax: time.Hour, msg: []string{"retry after 1h0m0s"}},
+		{name: "500 without Retry-After", status: 500, body: "boom\x00\x1b[31m\nstack", want: retry,
+			msg: []string{`500 Internal Server Error: "boom [31m stack"`}, msgAbsent: []string{"\x00", "\x1b", "\n"}},
 		{name: "400", status: 400, body: `{"error":"bad"}`, want: failed, msg: []string{`400 Bad Request: "{ error : bad }"; not retried`}},
-		{name: "401", status: 401, want: failed},
-		{name: "404", status: 404, want: failed, msg: []string{"404 Not Found"}},
-		{name: "413", status: 413, want: failed},
-		{name: "huge body is cut", status: 400, body: huge, want: failed, msg: []string{"xxx…"}},
-		{name: "301", status: 301, header: map[string]string{"Location": "https://new.example.com/hook"}, want: failed,
-			msg: []string{"301 Moved Permanently", `a redirect to "https://new.example.com/hook"`, "redirects are not followed"}},
 		{name: "302", status: 302, header: map[string]string{"Location": "/elsewhere"}, want: failed, msg: []string{"302 Found", "not followed"}},
-		{name: "307", status: 307, want: failed, msg: []string{"307 Temporary Redirect"}},
-		{name: "unknown status", status: 299, want: delivered, msg: []string{"answered 299"}},
-		{name: "nonstandard 4xx", status: 499, want: failed, msg: []string{"answered 499;"}},
 	}
 	secret := newSecret(t)
 	for _, tt := range tests {
@@ -560,7 +511,7 @@ func TestOutcomes(t *testing.T) {
 				_, _ = io.WriteString(w, tt.body)
 			})
 			p, _ := newTestPlugin(t, config(rc.URL+"/hook", secret))
-			r := deliver(t, p, testEvent("ev-o"))[0]
+			r := plugintest.Deliver(t, p, testEvent("ev-o"))[0]
 			if r.GetOutcome() != tt.want {
 				t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), tt.want, r.GetMessage())
 			}
@@ -600,7 +551,7 @@ func TestTimeout(t *testing.T) {
 	})
 	p, _ := newTestPlugin(t, config(rc.URL, secret, `timeout = "200ms"`))
 	start := time.Now()
-	r := deliver(t, p, testEvent("ev-slow"))[0]
+	r := plugintest.Deliver(t, p, testEvent("ev-slow"))[0]
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v", took)
 	}
@@ -619,7 +570,7 @@ func TestUnreachable(t *testing.T) {
 	_ = l.Close()
 	secret := newSecret(t)
 	p, _ := newTestPlugin(t, config("http://"+addr+"/hook?token=querytoken", secret))
-	r := deliver(t, p, testEvent("ev-u"))[0]
+	r := plugintest.Deliver(t, p, testEvent("ev-u"))[0]
 	if r.GetOutcome() != retry || !strings.Contains(r.GetMessage(), "request failed") || !strings.Contains(r.GetMessage(), "refused") {
 		t.Fatalf("result %v", r)
 	}
@@ -709,7 +660,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 	if err := plugintest.Configure(p, Spec(), fmt.Sprintf("url = %q\nsecret = %q", "http://localhost:"+port+"/hook", secret)); err != nil {
 		t.Fatal(err)
 	}
-	r := deliver(t, p, testEvent("ev-p"))[0]
+	r := plugintest.Deliver(t, p, testEvent("ev-p"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "refused to connect to") ||
 		!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") ||
 		!strings.HasSuffix(r.GetMessage(), "point url at a public address, or set allow_private = true") {
@@ -726,7 +677,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 	if err := plugintest.Configure(p, Spec(), config("http://localhost:"+port+"/hook", secret)); err != nil {
 		t.Fatal(err)
 	}
-	if r := deliver(t, p, testEvent("ev-p"))[0]; r.GetOutcome() != delivered {
+	if r := plugintest.Deliver(t, p, testEvent("ev-p"))[0]; r.GetOutcome() != delivered {
 		t.Fatalf("with allow_private: %v", r)
 	}
 }
@@ -748,7 +699,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		})
 		p, buf := newTestPlugin(t, config(rc.URL+"/hook?token=querytoken", cur,
 			fmt.Sprintf("secrets_previous = [%q]", prev), fmt.Sprintf("headers = { Authorization = %q }", token)))
-		results := deliver(t, p, testEvent("ev-s"))
+		results := plugintest.Deliver(t, p, testEvent("ev-s"))
 		for _, sink := range []string{results[0].GetMessage(), buf.String()} {
 			for _, secret := range []string{cur, prev, strings.TrimPrefix(cur, "whsec_"), strings.TrimPrefix(prev, "whsec_"),
 				"sekrit-token-123", "querytoken"} {
@@ -820,7 +771,7 @@ func TestDeliverInOrder(t *testing.T) {
 		events = append(events, testEvent(fmt.Sprintf("ev-%d", i)))
 		want = append(want, fmt.Sprintf("ev-%d", i))
 	}
-	for _, r := range deliver(t, p, events...) {
+	for _, r := range plugintest.Deliver(t, p, events...) {
 		if r.GetOutcome() != delivered {
 			t.Fatalf("result %v", r)
 		}

@@ -17,22 +17,11 @@ import (
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/plans"
+	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindPlans || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindPlans {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindPlans, Name, Version) }
 
 // withRefresh is want with refresh_after_ms set as Plans sets it.
 func withRefresh(want *pluginv1.PlansResponse, refresh time.Duration) *pluginv1.PlansResponse {

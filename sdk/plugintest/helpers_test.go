@@ -1,0 +1,159 @@
+package plugintest_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/mock"
+	"github.com/wisehosting/wisehosting/sdk/plugintest"
+	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
+)
+
+// recorder is a testing.TB that records failures; Fatal ends the calling
+// goroutine as testing.T's does.
+type recorder struct {
+	testing.TB
+	mu    sync.Mutex
+	fails []string
+	fatal bool
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fails = append(r.fails, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	r.mu.Lock()
+	r.fatal = true
+	r.mu.Unlock()
+	runtime.Goexit()
+}
+
+func (r *recorder) Fatal(args ...any) { r.Fatalf("%s", fmt.Sprint(args...)) }
+
+// run calls f with a recorder in a goroutine of its own and returns what
+// it recorded.
+func run(t *testing.T, f func(tb testing.TB)) (fails []string, fatal bool) {
+	t.Helper()
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r.fails, r.fatal
+}
+
+func TestDeliver(t *testing.T) {
+	events := []*pluginv1.Event{{Id: "a"}, {Id: "b"}}
+	answer := func(ids ...string) func(context.Context, *pluginv1.DeliverRequest) (*pluginv1.DeliverResponse, error) {
+		return func(context.Context, *pluginv1.DeliverRequest) (*pluginv1.DeliverResponse, error) {
+			resp := &pluginv1.DeliverResponse{}
+			for _, id := range ids {
+				resp.Results = append(resp.Results, &pluginv1.DeliveryResult{EventId: id})
+			}
+			return resp, nil
+		}
+	}
+	tests := []struct {
+		name    string
+		deliver func(context.Context, *pluginv1.DeliverRequest) (*pluginv1.DeliverResponse, error)
+		wantErr string
+	}{
+		{"one result per event", nil, ""},
+		{"error", func(context.Context, *pluginv1.DeliverRequest) (*pluginv1.DeliverResponse, error) {
+			return nil, fmt.Errorf("boom")
+		}, "Deliver: boom"},
+		{"a result missing", answer("a"), "1 results for 2 events"},
+		{"out of order", answer("b", "a"), `result 0 is for "b", want "a"`},
+	}
+	for _, tt := range tests {
+		sink := &mock.AlertSink{DeliverFunc: tt.deliver}
+		var got []*pluginv1.DeliveryResult
+		fails, fatal := run(t, func(tb testing.TB) { got = plugintest.Deliver(tb, sink, events...) })
+		if tt.wantErr == "" {
+			if len(fails) != 0 || len(got) != 2 || got[1].GetEventId() != "b" {
+				t.Errorf("%s: %v, %q", tt.name, got, fails)
+			}
+			continue
+		}
+		if !fatal || len(fails) != 1 || !strings.Contains(fails[0], tt.wantErr) {
+			t.Errorf("%s: failures %q (fatal %v), want %q", tt.name, fails, fatal, tt.wantErr)
+		}
+	}
+}
+
+func TestCheckInfo(t *testing.T) {
+	info := func(kind, name, version, desc string) func(context.Context) (*pluginv1.InfoResponse, error) {
+		return func(context.Context) (*pluginv1.InfoResponse, error) {
+			return &pluginv1.InfoResponse{Kind: kind, Name: name, Version: version, Description: desc}, nil
+		}
+	}
+	tests := []struct {
+		name  string
+		p     sdk.Plugin
+		fails int
+	}{
+		{"good", &mock.AlertSink{InfoFunc: info(sdk.KindAlerts, "x", "1.0.0", "Does x.")}, 0},
+		{"no description", &mock.AlertSink{InfoFunc: info(sdk.KindAlerts, "x", "1.0.0", "")}, 1},
+		{"other version", &mock.AlertSink{InfoFunc: info(sdk.KindAlerts, "x", "2.0.0", "Does x.")}, 1},
+		{"other kind", &mock.Scheduler{InfoFunc: info(sdk.KindAlerts, "x", "1.0.0", "Does x.")}, 1}, // KindOf says scheduler
+		{"other kind everywhere", &mock.Scheduler{InfoFunc: info(sdk.KindScheduler, "x", "1.0.0", "Does x.")}, 2},
+	}
+	for _, tt := range tests {
+		fails, _ := run(t, func(tb testing.TB) { plugintest.CheckInfo(tb, tt.p, sdk.KindAlerts, "x", "1.0.0") })
+		if len(fails) != tt.fails {
+			t.Errorf("%s: failures %q, want %d", tt.name, fails, tt.fails)
+		}
+	}
+}
+
+// counter is a plugin with one setting, n, that logs it when configured.
+type counter struct {
+	sdk.Base
+	cfg struct {
+		N int `json:"n"`
+	}
+	log hclog.Logger
+}
+
+func newCounter(l hclog.Logger) *counter {
+	c := &counter{log: l}
+	c.Base = sdk.Base{Kind: sdk.KindAlerts, Name: "counter", Version: "1.0.0",
+		Spec: hclspec.Object(map[string]*pluginv1.Spec{"n": hclspec.Attr("n", "number", true, "A number.")})}
+	c.Config = &c.cfg
+	c.Validate = func() error {
+		c.log.Info("configured", "n", c.cfg.N)
+		return nil
+	}
+	return c
+}
+
+func TestConfigureNew(t *testing.T) {
+	var c *counter
+	var buf *plugintest.LogBuffer
+	if fails, _ := run(t, func(tb testing.TB) { c, buf = plugintest.ConfigureNew(tb, newCounter, newCounter(nil).Spec, "n = 7") }); len(fails) != 0 {
+		t.Fatalf("failures %q", fails)
+	}
+	if c.cfg.N != 7 || !strings.Contains(buf.String(), `"n":7`) {
+		t.Fatalf("n = %d, log %q", c.cfg.N, buf)
+	}
+	fails, fatal := run(t, func(tb testing.TB) { plugintest.ConfigureNew(tb, newCounter, newCounter(nil).Spec, `n = "seven"`) })
+	if !fatal || len(fails) != 1 || !strings.HasPrefix(fails[0], "Configure: ") {
+		t.Fatalf("a bad config: failures %q (fatal %v)", fails, fatal)
+	}
+}
