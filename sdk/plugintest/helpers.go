@@ -100,3 +100,28 @@ func Deliver(t testing.TB, sink sdk.AlertSink, events ...*pluginv1.Event) []*plu
 	}
 	return resp.GetResults()
 }
+
+// DeliverAtOnce makes calls Deliver calls to sink at the same time, call c
+// with the events events(c) returns, waits for them all, and fails the
+// test unless each returns one DELIVERED result per event: for tests of a
+// sink's bound on the requests in flight across concurrent calls.
+func DeliverAtOnce(t testing.TB, sink sdk.AlertSink, calls int, events func(call int) []*pluginv1.Event) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for c := range calls {
+		wg.Go(func() {
+			evs := events(c)
+			resp, err := sink.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: evs})
+			if err != nil || len(resp.GetResults()) != len(evs) {
+				t.Errorf("Deliver %d: %v, %d results for %d events", c, err, len(resp.GetResults()), len(evs))
+				return
+			}
+			for _, r := range resp.GetResults() {
+				if r.GetOutcome() != pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_DELIVERED {
+					t.Errorf("Deliver %d: result %v", c, r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -155,5 +157,42 @@ func TestConfigureNew(t *testing.T) {
 	fails, fatal := run(t, func(tb testing.TB) { plugintest.ConfigureNew(tb, newCounter, newCounter(nil).Spec, `n = "seven"`) })
 	if !fatal || len(fails) != 1 || !strings.HasPrefix(fails[0], "Configure: ") {
 		t.Fatalf("a bad config: failures %q (fatal %v)", fails, fatal)
+	}
+}
+
+func TestDeliverAtOnce(t *testing.T) {
+	var inflight, most atomic.Int32
+	slow := func(_ context.Context, req *pluginv1.DeliverRequest) (*pluginv1.DeliverResponse, error) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		resp := &pluginv1.DeliverResponse{}
+		for _, ev := range req.GetEvents() {
+			outcome := pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_DELIVERED
+			if ev.GetId() == "fail" {
+				outcome = pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_FAILED
+			}
+			resp.Results = append(resp.Results, &pluginv1.DeliveryResult{EventId: ev.GetId(), Outcome: outcome})
+		}
+		return resp, nil
+	}
+	sink := &mock.AlertSink{DeliverFunc: slow}
+	var asked atomic.Int32
+	fails, _ := run(t, func(tb testing.TB) {
+		plugintest.DeliverAtOnce(tb, sink, 3, func(c int) []*pluginv1.Event {
+			asked.Add(1)
+			return []*pluginv1.Event{{Id: fmt.Sprintf("c%d-a", c)}, {Id: fmt.Sprintf("c%d-b", c)}}
+		})
+	})
+	if len(fails) != 0 || asked.Load() != 3 || most.Load() < 2 {
+		t.Fatalf("failures %q, %d calls, at most %d at once", fails, asked.Load(), most.Load())
+	}
+	fails, _ = run(t, func(tb testing.TB) {
+		plugintest.DeliverAtOnce(tb, sink, 2, func(c int) []*pluginv1.Event { return []*pluginv1.Event{{Id: "ok"}, {Id: "fail"}} })
+	})
+	if len(fails) != 2 || !strings.HasPrefix(fails[0], "Deliver ") || !strings.Contains(fails[0], ": result ") {
+		t.Fatalf("failures %q, want one per call", fails)
 	}
 }

@@ -620,26 +620,13 @@ func TestConcurrencyBound(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	p, _ := newTestPlugin(t, config(rc.URL, secret, "max_concurrency = 3"))
-	var wg sync.WaitGroup
-	for c := range 3 {
-		wg.Go(func() {
-			var events []*pluginv1.Event
-			for i := range 8 {
-				events = append(events, testEvent(fmt.Sprintf("c%d-ev-%d", c, i)))
-			}
-			resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-			if err != nil || len(resp.GetResults()) != len(events) {
-				t.Errorf("Deliver: %v, %d results", err, len(resp.GetResults()))
-				return
-			}
-			for _, r := range resp.GetResults() {
-				if r.GetOutcome() != delivered {
-					t.Errorf("result %v", r)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	plugintest.DeliverAtOnce(t, p, 3, func(c int) []*pluginv1.Event {
+		var events []*pluginv1.Event
+		for i := range 8 {
+			events = append(events, testEvent(fmt.Sprintf("c%d-ev-%d", c, i)))
+		}
+		return events
+	})
 	if m := rc.MaxInflight(); m > 3 || m < 2 {
 		t.Fatalf("at most %d requests were in flight, want 2 or 3 (max_concurrency = 3)", m)
 	}
