@@ -31,19 +31,13 @@ func TestOverGRPC(t *testing.T) {
 	c := plugintest.Connect(t, New())
 	ctx := context.Background()
 
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name {
-		t.Fatalf("info %v", info)
-	}
+	plugintest.CheckInfo(t, c, sdk.KindAlerts, Name, Version)
 
 	bad, diags := decode.Source(Spec(), []byte(config("discord://"+discordToken+"@"+discordID+"/S3KRIT")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	err = c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
+	err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
 	if err == nil || !strings.Contains(err.Error(), "url: discord: the URL has a path") {
 		t.Fatalf("Configure with a path: %v", err)
 	}
@@ -62,23 +56,17 @@ func TestOverGRPC(t *testing.T) {
 
 	refused := &pluginv1.Event{Id: "g-3", Type: "app.stopped", DataJson: []byte(`{"app_name":"refuse-me"}`)}
 	events := []*pluginv1.Event{failedDeployment("g-1"), {Id: "g-2", Type: "app.cpu", DataJson: []byte(`{"value":97.5,"threshold":90}`)}, refused}
-	resp, err := c.(sdk.AlertSink).Deliver(ctx, &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver over gRPC: %v", err)
-	}
+	results := plugintest.Deliver(t, c.(sdk.AlertSink), events...)
 	want := []pluginv1.DeliveryOutcome{delivered, delivered, failed}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results", len(resp.GetResults()))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() || r.GetOutcome() != want[i] {
+	for i, r := range results {
+		if r.GetOutcome() != want[i] {
 			t.Errorf("result %d: %v, want %v", i, r, want[i])
 		}
 		if strings.Contains(r.GetMessage(), discordToken) {
 			t.Errorf("result %d shows the token: %q", i, r.GetMessage())
 		}
 	}
-	if r := resp.GetResults()[2]; !strings.Contains(r.GetMessage(), "Invalid Form Body") {
+	if r := results[2]; !strings.Contains(r.GetMessage(), "Invalid Form Body") {
 		t.Errorf("result 2: %q", r.GetMessage())
 	}
 	hits := rc.Requests()
