@@ -3,8 +3,10 @@ package plugintest
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -124,4 +126,45 @@ func DeliverAtOnce(t testing.TB, sink sdk.AlertSink, calls int, events func(call
 		})
 	}
 	wg.Wait()
+}
+
+// MaxResultMessage is the longest result message CheckResult accepts: a
+// message is for a log line or a row in the UI, a few hundred bytes of an
+// answer at most.
+const MaxResultMessage = 1024
+
+// WantResult is what CheckResult expects of a DeliveryResult.
+type WantResult struct {
+	// Outcome is the result's outcome.
+	Outcome pluginv1.DeliveryOutcome
+	// RetryAfterMin and RetryAfterMax bound its retry_after_ms.
+	RetryAfterMin, RetryAfterMax time.Duration
+	// Has are strings its message holds; HasNot strings it does not.
+	Has, HasNot []string
+}
+
+// CheckResult fails the test unless r is as want says and its message is
+// at most MaxResultMessage bytes long. A wrong outcome ends the test.
+func CheckResult(t testing.TB, r *pluginv1.DeliveryResult, want WantResult) {
+	t.Helper()
+	if r.GetOutcome() != want.Outcome {
+		t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), want.Outcome, r.GetMessage())
+	}
+	after := time.Duration(r.GetRetryAfterMs()) * time.Millisecond
+	if after < want.RetryAfterMin || after > want.RetryAfterMax {
+		t.Errorf("retry after %v, want %v to %v", after, want.RetryAfterMin, want.RetryAfterMax)
+	}
+	for _, m := range want.Has {
+		if !strings.Contains(r.GetMessage(), m) {
+			t.Errorf("message %q lacks %q", r.GetMessage(), m)
+		}
+	}
+	for _, m := range want.HasNot {
+		if strings.Contains(r.GetMessage(), m) {
+			t.Errorf("message %q has %q", r.GetMessage(), m)
+		}
+	}
+	if len(r.GetMessage()) > MaxResultMessage {
+		t.Errorf("message of %d bytes", len(r.GetMessage()))
+	}
 }

@@ -196,3 +196,33 @@ func TestDeliverAtOnce(t *testing.T) {
 		t.Fatalf("failures %q, want one per call", fails)
 	}
 }
+
+func TestCheckResult(t *testing.T) {
+	const (
+		delivered = pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_DELIVERED
+		retry     = pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_RETRY
+	)
+	r := &pluginv1.DeliveryResult{EventId: "a", Outcome: retry, RetryAfterMs: 30000, Message: "answered 429; retry after 30s"}
+	tests := []struct {
+		name  string
+		r     *pluginv1.DeliveryResult
+		want  plugintest.WantResult
+		fails int
+		fatal bool
+	}{
+		{"as wanted", r, plugintest.WantResult{Outcome: retry, RetryAfterMin: 30 * time.Second, RetryAfterMax: 30 * time.Second,
+			Has: []string{"429", "30s"}, HasNot: []string{"\n"}}, 0, false},
+		{"other outcome", r, plugintest.WantResult{Outcome: delivered}, 1, true},
+		{"retry after out of bounds", r, plugintest.WantResult{Outcome: retry, RetryAfterMax: time.Second}, 1, false},
+		{"message lacks one, has another", r, plugintest.WantResult{Outcome: retry, RetryAfterMax: time.Minute,
+			Has: []string{"503"}, HasNot: []string{"429"}}, 2, false},
+		{"long message", &pluginv1.DeliveryResult{Outcome: delivered, Message: strings.Repeat("x", plugintest.MaxResultMessage+1)},
+			plugintest.WantResult{Outcome: delivered}, 1, false},
+	}
+	for _, tt := range tests {
+		fails, fatal := run(t, func(tb testing.TB) { plugintest.CheckResult(tb, tt.r, tt.want) })
+		if len(fails) != tt.fails || fatal != tt.fatal {
+			t.Errorf("%s: failures %q (fatal %v), want %d (fatal %v)", tt.name, fails, fatal, tt.fails, tt.fatal)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -345,13 +344,7 @@ func TestSendOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, secret)
-			rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
+			rc.SetRespond(outboundtest.Reply(tt.status, tt.header, tt.body))
 			r := c.Send(context.Background(), endpoint(t, rc.URL+"/hook", secret), testEvent("ev-o"))
 			if r.Outcome != tt.want || r.StatusCode != tt.status || r.Gone != tt.gone || r.Blocked {
 				t.Fatalf("result %+v, want %v, status %d, gone %v", r, tt.want, tt.status, tt.gone)
@@ -625,7 +618,7 @@ func TestSendAllOrder(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
 	failing := newReceiver(t, secret)
-	failing.SetRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) { w.WriteHeader(http.StatusBadRequest) })
+	failing.SetRespond(outboundtest.Reply(http.StatusBadRequest, nil, ""))
 	c := privateClient(t, ClientOptions{MaxConcurrency: 1})
 	ok, bad := endpoint(t, rc.URL, secret), endpoint(t, failing.URL, secret)
 	var ds []Delivery

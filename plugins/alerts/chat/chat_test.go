@@ -23,7 +23,7 @@ import (
 func newReceiver(t *testing.T) *outboundtest.Receiver {
 	t.Helper()
 	rc := outboundtest.Start(t, nil)
-	rc.SetRespond(outboundtest.Text(http.StatusOK, "ok"))
+	rc.SetRespond(outboundtest.Reply(http.StatusOK, nil, "ok"))
 	return rc
 }
 
@@ -368,35 +368,11 @@ func TestOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
+			rc.SetRespond(outboundtest.Reply(tt.status, tt.header, tt.body))
 			p, _ := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", rc.URL)))
 			r := plugintest.Deliver(t, p, failedDeployment("ev-o"))[0]
-			if r.GetOutcome() != tt.want {
-				t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), tt.want, r.GetMessage())
-			}
-			after := time.Duration(r.GetRetryAfterMs()) * time.Millisecond
-			if after < tt.afterMin || after > tt.afterMax {
-				t.Errorf("retry after %v, want %v to %v", after, tt.afterMin, tt.afterMax)
-			}
-			for _, m := range tt.msg {
-				if !strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q lacks %q", r.GetMessage(), m)
-				}
-			}
-			for _, m := range tt.msgAbsent {
-				if strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q has %q", r.GetMessage(), m)
-				}
-			}
-			if len(r.GetMessage()) > 1024 {
-				t.Errorf("message of %d bytes", len(r.GetMessage()))
-			}
+			plugintest.CheckResult(t, r, plugintest.WantResult{Outcome: tt.want, RetryAfterMin: tt.afterMin, RetryAfterMax: tt.afterMax,
+				Has: tt.msg, HasNot: tt.msgAbsent})
 			if n := len(rc.Requests()); n != 1 {
 				t.Errorf("the receiver got %d requests (a redirect followed?)", n)
 			}

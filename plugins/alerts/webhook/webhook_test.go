@@ -503,35 +503,11 @@ func TestOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, secret)
-			rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
+			rc.SetRespond(outboundtest.Reply(tt.status, tt.header, tt.body))
 			p, _ := newTestPlugin(t, config(rc.URL+"/hook", secret))
 			r := plugintest.Deliver(t, p, testEvent("ev-o"))[0]
-			if r.GetOutcome() != tt.want {
-				t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), tt.want, r.GetMessage())
-			}
-			after := time.Duration(r.GetRetryAfterMs()) * time.Millisecond
-			if after < tt.afterMin || after > tt.afterMax {
-				t.Errorf("retry after %v, want %v to %v", after, tt.afterMin, tt.afterMax)
-			}
-			for _, m := range tt.msg {
-				if !strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q lacks %q", r.GetMessage(), m)
-				}
-			}
-			for _, m := range tt.msgAbsent {
-				if strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q has %q", r.GetMessage(), m)
-				}
-			}
-			if len(r.GetMessage()) > 1024 {
-				t.Errorf("message of %d bytes", len(r.GetMessage()))
-			}
+			plugintest.CheckResult(t, r, plugintest.WantResult{Outcome: tt.want, RetryAfterMin: tt.afterMin, RetryAfterMax: tt.afterMax,
+				Has: tt.msg, HasNot: tt.msgAbsent})
 			if n := rc.Hits(); n != 1 {
 				t.Errorf("the receiver got %d requests (a redirect followed?)", n)
 			}

@@ -4,7 +4,7 @@
 // the test says.
 //
 //	rc := outboundtest.Start(t, nil)
-//	rc.SetRespond(outboundtest.Text(http.StatusTooManyRequests, "slow down"))
+//	rc.SetRespond(outboundtest.Reply(http.StatusTooManyRequests, map[string]string{"Retry-After": "30"}, "slow down"))
 //	… send to rc.URL …
 //	got := rc.Requests()
 package outboundtest
@@ -38,10 +38,13 @@ type Request struct {
 // body, already read.
 type Responder func(w http.ResponseWriter, r *http.Request, body []byte)
 
-// Text returns a Responder that answers status with body as text.
-func Text(status int, body string) Responder {
+// Reply returns a Responder that answers status, with the header fields
+// of header (nil for none) and body.
+func Reply(status int, header map[string]string, body string) Responder {
 	return func(w http.ResponseWriter, _ *http.Request, _ []byte) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
 	}

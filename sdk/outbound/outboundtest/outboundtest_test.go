@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func post(t *testing.T, u, body string, h http.Header) (int, string) {
+func post(t *testing.T, u, body string, h http.Header) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
@@ -25,7 +25,7 @@ func post(t *testing.T, u, body string, h http.Header) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), resp.Header
 }
 
 func TestReceiver(t *testing.T) {
@@ -38,18 +38,19 @@ func TestReceiver(t *testing.T) {
 	if !strings.HasPrefix(rc.URL, "http://127.0.0.1:") || rc.HostPort() != strings.TrimPrefix(rc.URL, "http://") || rc.Port() == "" {
 		t.Fatalf("URL %q, host and port %q, port %q", rc.URL, rc.HostPort(), rc.Port())
 	}
-	if code, _ := post(t, rc.URL+"/a?b=1", "first", http.Header{"X-Key": {"right"}}); code != http.StatusNoContent {
+	if code, _, _ := post(t, rc.URL+"/a?b=1", "first", http.Header{"X-Key": {"right"}}); code != http.StatusNoContent {
 		t.Fatalf("default answer %d", code)
 	}
-	if code, body := post(t, rc.URL, "x", nil); code != http.StatusUnauthorized || !strings.Contains(body, "wrong key") {
+	if code, body, _ := post(t, rc.URL, "x", nil); code != http.StatusUnauthorized || !strings.Contains(body, "wrong key") {
 		t.Fatalf("rejected: %d %q", code, body)
 	}
-	rc.SetRespond(Text(http.StatusTeapot, "short and stout"))
-	if code, body := post(t, rc.URL+"/c", "second", http.Header{"X-Key": {"right"}}); code != http.StatusTeapot || body != "short and stout" {
-		t.Fatalf("Text: %d %q", code, body)
+	rc.SetRespond(Reply(http.StatusTeapot, map[string]string{"X-Kind": "teapot"}, "short and stout"))
+	if code, body, h := post(t, rc.URL+"/c", "second", http.Header{"X-Key": {"right"}}); code != http.StatusTeapot ||
+		body != "short and stout" || h.Get("X-Kind") != "teapot" {
+		t.Fatalf("Reply: %d %q %v", code, body, h)
 	}
 	rc.SetRespond(nil)
-	if code, _ := post(t, rc.URL, "third", http.Header{"X-Key": {"right"}}); code != http.StatusNoContent {
+	if code, _, _ := post(t, rc.URL, "third", http.Header{"X-Key": {"right"}}); code != http.StatusNoContent {
 		t.Fatalf("after SetRespond(nil): %d", code)
 	}
 
