@@ -105,12 +105,7 @@ func TestNewClientNoRedirect(t *testing.T) {
 // TestNewClientTimeout: an answer slower than Timeout ends the request.
 func TestNewClientTimeout(t *testing.T) {
 	rc := outboundtest.Start(t, nil)
-	rc.SetRespond(func(_ http.ResponseWriter, r *http.Request, _ []byte) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
 	c := NewClient(ClientOptions{Timeout: 200 * time.Millisecond, AllowPrivate: true})
 	start := time.Now()
 	code, msg, blocked := get(t, c, rc.URL, 200*time.Millisecond)

@@ -403,12 +403,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
-	rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
 	c := privateClient(t, ClientOptions{Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	r := c.Send(context.Background(), endpoint(t, rc.URL, secret), testEvent("ev-slow"))

@@ -383,12 +383,7 @@ func TestOutcomes(t *testing.T) {
 // TestTimeout: a service slower than timeout makes the event retry.
 func TestTimeout(t *testing.T) {
 	rc := newReceiver(t)
-	rc.SetRespond(func(_ http.ResponseWriter, r *http.Request, _ []byte) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
 	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL), `timeout = "200ms"`))
 	start := time.Now()
 	r := plugintest.Deliver(t, p, failedDeployment("ev-slow"))[0]

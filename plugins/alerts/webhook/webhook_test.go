@@ -519,12 +519,7 @@ func TestOutcomes(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	secret := newSecret(t)
 	rc := newReceiver(t, secret)
-	rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
 	p, _ := newTestPlugin(t, config(rc.URL, secret, `timeout = "200ms"`))
 	start := time.Now()
 	r := plugintest.Deliver(t, p, testEvent("ev-slow"))[0]

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // MaxBody bounds how much of a request's body a Receiver reads.
@@ -47,6 +48,22 @@ func Reply(status int, header map[string]string, body string) Responder {
 		}
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, body)
+	}
+}
+
+// Stall returns a Responder that answers 204 No Content only when the
+// request ends (its sender gave up: a timeout) or after most, whichever
+// comes first: for tests of timeouts, with most a bound on how long a test
+// can hang when the timeout does not work.
+func Stall(most time.Duration) Responder {
+	return func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		t := time.NewTimer(most)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}
 }
 

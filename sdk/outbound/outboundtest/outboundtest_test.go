@@ -95,3 +95,22 @@ func TestReceiverMaxInflight(t *testing.T) {
 		t.Fatalf("MaxInflight = %d, want 2 or 3", n)
 	}
 }
+
+func TestStall(t *testing.T) {
+	rc := Start(t, nil)
+	rc.SetRespond(Stall(5 * time.Second))
+	c := &http.Client{Timeout: 100 * time.Millisecond}
+	start := time.Now()
+	if _, err := c.Post(rc.URL, "text/plain", nil); err == nil {
+		t.Fatal("a stalled answer came within the client's timeout")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the client waited %v", took)
+	}
+	rc.SetRespond(Stall(50 * time.Millisecond))
+	start = time.Now()
+	code, _, _ := post(t, rc.URL, "", nil)
+	if took := time.Since(start); code != http.StatusNoContent || took < 50*time.Millisecond {
+		t.Fatalf("after the longest stall: %d after %v", code, took)
+	}
+}
