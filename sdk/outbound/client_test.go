@@ -120,12 +120,7 @@ func TestNewClientTimeout(t *testing.T) {
 // TestUnreachable: no one listening is a failed request, described
 // without the URL.
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	code, msg, blocked := get(t, NewClient(ClientOptions{AllowPrivate: true}), "http://"+addr+"/sekrit-path?token=querytoken", time.Second)
 	if code != 0 || blocked || !strings.HasPrefix(msg, "request failed: ") || !strings.Contains(msg, "refused") {
 		t.Fatalf("status %d, %q, blocked %v", code, msg, blocked)

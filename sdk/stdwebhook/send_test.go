@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -418,12 +417,7 @@ func TestTimeout(t *testing.T) {
 // TestUnreachable: no one listening makes the event retry; the message
 // does not show the URL.
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	secret := secretOf(1, 32)
 	c := privateClient(t, ClientOptions{})
 	r := c.Send(context.Background(), endpoint(t, "http://"+addr+"/sekrit-path?token=querytoken", secret), testEvent("ev-u"))

@@ -398,12 +398,7 @@ func TestTimeout(t *testing.T) {
 // TestUnreachable: no one listening makes the event retry, and the message
 // does not show the URL (its path holds the token).
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	p, buf := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", "http://"+addr)))
 	r := plugintest.Deliver(t, p, failedDeployment("ev-u"))[0]
 	if r.GetOutcome() != retry || !strings.Contains(r.GetMessage(), "request failed") || !strings.Contains(r.GetMessage(), "refused") {

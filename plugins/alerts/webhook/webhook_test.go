@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -533,12 +532,7 @@ func TestTimeout(t *testing.T) {
 
 // TestUnreachable: no one listening makes the event retry.
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	secret := newSecret(t)
 	p, _ := newTestPlugin(t, config("http://"+addr+"/hook?token=querytoken", secret))
 	r := plugintest.Deliver(t, p, testEvent("ev-u"))[0]

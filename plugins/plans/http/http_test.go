@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 	"github.com/wisehosting/wisehosting/sdk/plans"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
@@ -277,15 +277,10 @@ func TestCallerDeadline(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := outboundtest.ClosedAddr(t)
 	p, _ := newPlugin(t)
 	mustConfigure(t, p, urlConfig("http://"+addr+"/plans.json"))
-	_, err = plansNow(p)
+	_, err := plansNow(p)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") ||
 		!strings.HasPrefix(err.Error(), "fetching the plan catalogue from http://"+addr+"/plans.json: ") {
 		t.Fatalf("err = %v", err)

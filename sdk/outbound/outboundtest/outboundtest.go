@@ -176,3 +176,20 @@ func (rc *Receiver) Port() string {
 	_, port, _ := net.SplitHostPort(rc.HostPort())
 	return port
 }
+
+// ClosedAddr returns a 127.0.0.1:port nothing listens on: a port the
+// system gave a listener that is closed again, for tests of a sender that
+// gets no answer ("connection refused"). Another process could take the
+// port meanwhile; on loopback, in a test, that is a risk worth taking.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}

@@ -3,6 +3,7 @@ package outboundtest
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -112,5 +113,16 @@ func TestStall(t *testing.T) {
 	code, _, _ := post(t, rc.URL, "", nil)
 	if took := time.Since(start); code != http.StatusNoContent || took < 50*time.Millisecond {
 		t.Fatalf("after the longest stall: %d after %v", code, took)
+	}
+}
+
+func TestClosedAddr(t *testing.T) {
+	addr := ClosedAddr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("address %q", addr)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("something listens on %s", addr)
 	}
 }
