@@ -22,7 +22,8 @@ FUZZ_TARGETS := \
 	./sdk/route:FuzzPrepare \
 	./sdk/stdwebhook:FuzzVerify \
 	./sdk/stdwebhook:FuzzCheckURL \
-	./sdk/stdwebhook:FuzzRetryAfter \
+	./sdk/outbound:FuzzCheckURL \
+	./sdk/outbound:FuzzRetryAfter \
 	./sdk/mail:FuzzParseAddress \
 	./sdk/mail:FuzzRender \
 	./sdk/wsproto:FuzzDecode \

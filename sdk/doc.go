@@ -13,7 +13,10 @@
 // language speaks the same schema (schema/proto in the repository).
 //
 // Subpackages: hclspec (config schemas), event (the event catalogue), units
-// (durations, sizes, bandwidth), hostname (DNS name validation), wsproto
+// (durations, sizes, bandwidth), hostname (DNS name validation), netguard
+// (the address guard), outbound (what senders of outbound requests share: a
+// guarded HTTP client, answers, headers, quoting and scrubbing, concurrency;
+// outbound/outboundtest, a loopback receiver for their tests), wsproto
 // (worker protocol), sdktest (the conformance kit), mock and plugintest (for
 // unit tests).
 package sdk

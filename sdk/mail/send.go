@@ -48,6 +48,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 )
 
 // Ports.
@@ -479,24 +480,6 @@ func (x *exchange) fail(err error) *Error {
 	return e
 }
 
-// quote returns s for a message: invalid UTF-8 replaced, control
-// characters turned to spaces, runs of white space collapsed, at most
-// maxQuote bytes.
-func quote(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxQuote {
-		cut := maxQuote
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+// quote returns s for a message: one line, at most maxQuote bytes (see
+// outbound.Clean).
+func quote(s string) string { return outbound.Clean(s, maxQuote) }

@@ -1,20 +1,17 @@
 package stdwebhook
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 )
 
 // MaxHeaderValue bounds the length of an extra header's value.
-const MaxHeaderValue = 4 << 10
+const MaxHeaderValue = outbound.MaxHeaderValue
 
 // AddressError is CheckURL's error for a URL whose host is a literal IP
 // address the address guard (sdk/netguard) refuses. Callers that let the
@@ -31,46 +28,17 @@ func (e *AddressError) Error() string {
 	return fmt.Sprintf("url: %s is %s, which webhooks may not be sent to", e.Addr, e.Why)
 }
 
-// CheckURL parses and checks a webhook URL: absolute http or https, a host
-// name, a port between 1 and 65535 if any, no user info (it would end up in
-// logs), no fragment (it is never sent), no surrounding white space. Unless
-// allowPrivate, a literal IP address the address guard refuses is an
-// *AddressError; host names are judged when connecting (see Client). The
-// errors name the scheme, port or address at most, never the whole URL: its
-// path or query may hold a token.
+// CheckURL parses and checks a webhook URL as outbound.CheckURL does:
+// absolute http or https, a host name, a port between 1 and 65535 if any,
+// no user info (it would end up in logs), no fragment (it is never sent),
+// no surrounding white space. Unless allowPrivate, a literal IP address the
+// address guard refuses is an *AddressError; host names are judged when
+// connecting (see Client). The errors name the scheme, port or address at
+// most, never the whole URL: its path or query may hold a token.
 func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("url is required")
-	}
-	if strings.TrimSpace(raw) != raw {
-		return nil, errors.New("url has leading or trailing white space")
-	}
-	u, err := url.Parse(raw)
+	u, err := outbound.CheckURL(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL itself
-		}
-		return nil, fmt.Errorf("url is not a valid URL: %v", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("url: the scheme must be http or https, not %q", u.Scheme)
-	case u.Opaque != "" || u.Host == "":
-		return nil, errors.New("url must be absolute: http(s)://host[:port]/path")
-	case u.User != nil:
-		return nil, errors.New("url must not hold a user name or password (they would end up in logs): send credentials with headers, e.g. Authorization")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, errors.New("url must not have a #fragment (it is never sent)")
-	case u.Hostname() == "":
-		return nil, errors.New("url has no host name")
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("url: port %q is not between 1 and 65535", port)
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return nil, errors.New("url: empty port")
+		return nil, err
 	}
 	if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !allowPrivate {
 		if why := netguard.Reason(addr); why != "" {
@@ -117,52 +85,27 @@ func SecretForms(raw string) []string {
 	return []string{raw, strings.TrimPrefix(raw, SecretPrefix)}
 }
 
-// refusedHeaders are the extra headers CheckHeader refuses besides the
-// webhook-* ones: those the request's framing owns, and hop-by-hop ones.
-var refusedHeaders = []string{
-	"Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection", "Keep-Alive",
-	"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect",
-}
-
 // CheckHeader checks an extra request header: a valid name (RFC 9110
 // token), not a webhook-* header (they carry the signature), not one the
 // sender or its HTTP client sets (Content-Type, Content-Length, Host,
-// hop-by-hop headers), a value of at most MaxHeaderValue bytes without
-// control characters. User-Agent may be set. Its errors show the name,
-// never the value.
+// hop-by-hop headers: see outbound.ReservedHeader), a value of at most
+// MaxHeaderValue bytes without control characters. User-Agent may be set.
+// Its errors start with "headers: " and show the name, never the value.
 func CheckHeader(name, value string) error {
-	if name == "" {
-		return errors.New("headers: empty header name")
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return fmt.Errorf("headers: %q is not a valid header name", name)
-		}
-	}
-	canon := http.CanonicalHeaderKey(name)
-	if strings.HasPrefix(canon, "Webhook-") {
-		return fmt.Errorf("headers: %q is refused: the webhook-* headers carry the signature", name)
-	}
-	if slices.Contains(refusedHeaders, canon) {
-		return fmt.Errorf("headers: %q is refused: the sender and its HTTP client set it", name)
-	}
-	if len(value) > MaxHeaderValue {
-		return fmt.Errorf("headers: the value of %q is longer than %d bytes", name, MaxHeaderValue)
-	}
-	for i := 0; i < len(value); i++ {
-		if b := value[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return fmt.Errorf("headers: the value of %q holds a control character", name)
-		}
+	if err := outbound.CheckHeader(name, value, refuseHeader); err != nil {
+		return fmt.Errorf("headers: %w", err)
 	}
 	return nil
 }
 
-// isTokenChar reports whether c may appear in an HTTP header name (RFC
-// 9110 token).
-func isTokenChar(c byte) bool {
+// refuseHeader says why an endpoint may not set the header canon, "" when
+// it may.
+func refuseHeader(canon string) string {
 	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+	case strings.HasPrefix(canon, "Webhook-"):
+		return "the webhook-* headers carry the signature"
+	case outbound.ReservedHeader(canon):
+		return "the sender and its HTTP client set it"
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 )
 
 func TestCheckURL(t *testing.T) {
@@ -25,21 +26,14 @@ func TestCheckURL(t *testing.T) {
 		{name: "loopback allowed", in: "http://127.0.0.1:8080/hook", allowPrivate: true, want: "http://127.0.0.1:8080/hook"},
 		{name: "metadata allowed", in: "http://169.254.169.254/", allowPrivate: true, want: "http://169.254.169.254/"},
 
+		// The syntax is outbound.CheckURL's (see its tests); a few of its
+		// errors, to show they come through.
 		{name: "empty", in: "", wantErr: "url is required"},
 		{name: "ftp", in: "ftp://hooks.example.com/", wantErr: `the scheme must be http or https, not "ftp"`},
-		{name: "relative", in: "/hook", wantErr: "scheme must be http or https"},
-		{name: "no host", in: "https:///hook", wantErr: "must be absolute"},
-		{name: "opaque", in: "https:hooks.example.com", wantErr: "must be absolute"},
 		{name: "user info", in: "https://user:pass@hooks.example.com/", wantErr: "must not hold a user name or password"},
 		{name: "fragment", in: "https://hooks.example.com/#x", wantErr: "fragment"},
-		{name: "empty fragment", in: "https://hooks.example.com/#", wantErr: "fragment"},
 		{name: "bad port", in: "https://hooks.example.com:99999/", wantErr: `port "99999"`},
-		{name: "port 0", in: "https://hooks.example.com:0/", wantErr: `port "0"`},
-		{name: "empty port", in: "https://hooks.example.com:/", wantErr: "empty port"},
-		{name: "no host name", in: "https://:8080/", wantErr: "no host name"},
-		{name: "white space", in: " https://hooks.example.com/", wantErr: "white space"},
 		{name: "unparsable", in: "https://hooks.example.com/%zz", wantErr: "not a valid URL"},
-		{name: "control character", in: "https://hooks.example.com/\x7f", wantErr: "not a valid URL"},
 		{name: "loopback", in: "http://127.0.0.1:8080/", wantErr: "url: 127.0.0.1 is a loopback address, which webhooks may not be sent to", wantAddr: "127.0.0.1"},
 		{name: "IPv6 loopback", in: "http://[::1]/", wantErr: "loopback", wantAddr: "::1"},
 		{name: "mapped loopback", in: "http://[::ffff:127.0.0.1]/", wantErr: "loopback", wantAddr: "::ffff:127.0.0.1"},
@@ -77,21 +71,14 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// TestCheckURLHidesTheURL: errors name the scheme, port or address at most;
-// a token in the URL's path, query or user info never shows.
+// TestCheckURLHidesTheURL: an address error names the address, not the
+// path or query (outbound's tests hold the syntax errors to the same).
 func TestCheckURLHidesTheURL(t *testing.T) {
-	for _, in := range []string{
-		"ftp://hooks.example.com/sekrit-path?token=sekrit-query",
-		"https://user:sekrit-pass@hooks.example.com/",
-		"https://hooks.example.com:99999/sekrit-path?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path%zz?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path#sekrit-fragment",
-		"http://10.0.0.1/sekrit-path?token=sekrit-query",
-		"https://hooks.example.com/sekrit-path\x00?token=sekrit-query",
-	} {
+	for _, in := range []string{"http://10.0.0.1/sekrit-path?token=sekrit-query", "http://[::1]:8080/sekrit-path?t=sekrit"} {
 		_, err := CheckURL(in, false)
-		if err == nil {
-			t.Fatalf("%q accepted", in)
+		var ae *AddressError
+		if !errors.As(err, &ae) {
+			t.Fatalf("%q: %v, want an *AddressError", in, err)
 		}
 		if strings.Contains(err.Error(), "sekrit") {
 			t.Errorf("the error for %q shows a part of the URL: %v", in, err)
@@ -99,32 +86,37 @@ func TestCheckURLHidesTheURL(t *testing.T) {
 	}
 }
 
-// FuzzCheckURL: CheckURL never panics; what it accepts is an absolute
-// http(s) URL without user info or fragment, accepted again as it prints;
-// without allowPrivate no literal address the guard refuses passes; an
-// error never shows a query.
+// FuzzCheckURL: CheckURL accepts what outbound.CheckURL accepts, as it
+// parses it, except (without allowPrivate) a literal address the guard
+// refuses, which is an *AddressError naming it; an error never shows a
+// query.
 func FuzzCheckURL(f *testing.F) {
 	for _, s := range []string{
-		"https://hooks.example.com/x?token=abc", "http://127.0.0.1:8080/", "http://[fe80::1%25eth0]/",
-		"https://user:pass@h/", "ftp://x/", "https://h:/", "https://h/#f", "https:h", "", " https://h/",
-		"http://[::ffff:10.0.0.1]:80/p", "https://h/%zz", "HTTP://H/",
+		"https://hooks.example.com/x?token=abc", "http://127.0.0.1:8080/", "http://[fe80::1%25eth0]/", "http://0.0.0.0/",
+		"http://[::ffff:10.0.0.1]:80/p", "http://203.0.113.7/", "http://[64:ff9b::a00:1]/", "ftp://10.0.0.1/",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, raw string, allowPrivate bool) {
 		u, err := CheckURL(raw, allowPrivate)
-		if err == nil {
-			if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
-				t.Fatalf("%q accepted as %#v", raw, u)
+		want, werr := outbound.CheckURL(raw)
+		var ae *AddressError
+		switch {
+		case werr != nil:
+			if err == nil || err.Error() != werr.Error() {
+				t.Fatalf("%q: %v, want outbound's %v", raw, err, werr)
 			}
-			if _, err := CheckURL(u.String(), allowPrivate); err != nil {
-				t.Fatalf("%q accepted, its printed form %q not: %v", raw, u, err)
+		case errors.As(err, &ae):
+			a, perr := netip.ParseAddr(want.Hostname())
+			if allowPrivate || perr != nil || a != ae.Addr || netguard.Reason(a) == "" {
+				t.Fatalf("%q refused: %v", raw, err)
 			}
-			if a, perr := netip.ParseAddr(u.Hostname()); perr == nil && !allowPrivate {
-				if why := netguard.Reason(a); why != "" {
-					t.Fatalf("%q accepted: %s", raw, why)
-				}
+		case err != nil || u.String() != want.String():
+			t.Fatalf("%q: %v, %v; want %v", raw, u, err, want)
+		default:
+			if a, perr := netip.ParseAddr(u.Hostname()); perr == nil && !allowPrivate && netguard.Reason(a) != "" {
+				t.Fatalf("%q accepted: %s", raw, netguard.Reason(a))
 			}
 		}
 		if strings.ContainsAny(raw, "#") {

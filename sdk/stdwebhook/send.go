@@ -2,26 +2,19 @@ package stdwebhook
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wisehosting/wisehosting/sdk/event"
-	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 )
 
 // ContentType is the content type of every request's body.
@@ -42,20 +35,14 @@ const (
 )
 
 // MaxRetryAfter caps the retry delay a Retry-After header asks for.
-const MaxRetryAfter = time.Hour
+const MaxRetryAfter = outbound.MaxRetryAfter
 
 // MaxEventID bounds the length of an event id, sent as webhook-id.
 const MaxEventID = 256
 
-// maxReadBody bounds how much of an answer is read; maxQuote how much of
-// it a message quotes; minRedact is the length from which a header value
-// is redacted from messages (shorter ones are no credentials, and too
-// common to redact).
-const (
-	maxReadBody = 64 << 10
-	maxQuote    = 256
-	minRedact   = 8
-)
+// minRedact is the length from which a header value is redacted from
+// messages (shorter ones are no credentials, and too common to redact).
+const minRedact = 8
 
 // Outcome is how one delivery went.
 type Outcome int
@@ -132,8 +119,7 @@ type Endpoint struct {
 
 // redactions returns every string a message about ep must not show:
 // ep.Redact, its header values of minRedact bytes or more, the base64 of
-// its secrets; longest first, so a longer string containing a shorter one
-// goes as a whole.
+// its secrets.
 func (ep *Endpoint) redactions() []string {
 	out := slices.Clone(ep.Redact)
 	for _, vs := range ep.Headers {
@@ -148,7 +134,6 @@ func (ep *Endpoint) redactions() []string {
 			out = append(out, base64.StdEncoding.EncodeToString(s), base64.RawStdEncoding.EncodeToString(s))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	return out
 }
 
@@ -180,8 +165,8 @@ type Client struct {
 	timeout      time.Duration
 	allowPrivate bool
 	userAgent    string
-	// sem bounds the requests in flight.
-	sem chan struct{}
+	// limit bounds the requests in flight.
+	limit *outbound.Limiter
 }
 
 // NewClient returns a Client with the options o (zero values take the
@@ -196,28 +181,14 @@ func NewClient(o ClientOptions) *Client {
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
 	}
-	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
-	if !o.AllowPrivate {
-		dialer.Control = netguard.Control
-	}
 	return &Client{
-		http: &http.Client{
-			Transport: &http.Transport{
-				Proxy:                 nil, // none from the environment
-				DialContext:           dialer.DialContext,
-				ForceAttemptHTTP2:     true,
-				TLSHandshakeTimeout:   o.Timeout,
-				ResponseHeaderTimeout: o.Timeout,
-				MaxIdleConns:          o.MaxConcurrency,
-				MaxIdleConnsPerHost:   o.MaxConcurrency,
-				IdleConnTimeout:       90 * time.Second,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		http: outbound.NewClient(outbound.ClientOptions{
+			Timeout: o.Timeout, MaxIdleConns: o.MaxConcurrency, AllowPrivate: o.AllowPrivate,
+		}),
 		timeout:      o.Timeout,
 		allowPrivate: o.AllowPrivate,
 		userAgent:    o.UserAgent,
-		sem:          make(chan struct{}, o.MaxConcurrency),
+		limit:        outbound.NewLimiter(o.MaxConcurrency),
 	}
 }
 
@@ -237,10 +208,10 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Failed without a request. When ctx ends before a slot is free the event
 // is not sent: Retry.
 func (c *Client) Send(ctx context.Context, ep *Endpoint, ev event.Event) Result {
-	if r, ok := c.acquire(ctx); !ok {
-		return r
+	if err := c.limit.Acquire(ctx); err != nil {
+		return cancelled(err)
 	}
-	defer c.release()
+	defer c.limit.Release()
 	return c.send(ctx, ep, ev)
 }
 
@@ -259,39 +230,14 @@ type Delivery struct {
 // a slot when ctx ends are not sent: Retry.
 func (c *Client) SendAll(ctx context.Context, ds []Delivery) []Result {
 	results := make([]Result, len(ds))
-	var wg sync.WaitGroup
-	for i, d := range ds {
-		r, ok := c.acquire(ctx)
-		if !ok {
-			results[i] = r
-			continue
-		}
-		wg.Go(func() {
-			defer c.release()
-			results[i] = c.send(ctx, d.Endpoint, d.Event)
-		})
-	}
-	wg.Wait()
+	c.limit.Each(ctx, len(ds),
+		func(i int) { results[i] = c.send(ctx, ds[i].Endpoint, ds[i].Event) },
+		func(i int, err error) { results[i] = cancelled(err) })
 	return results
 }
 
-// acquire takes a request slot, or returns the result of an event left
-// unsent because ctx ended first.
-func (c *Client) acquire(ctx context.Context) (Result, bool) {
-	if err := ctx.Err(); err != nil { // the select below would pick at random
-		return cancelled(err), false
-	}
-	select {
-	case c.sem <- struct{}{}:
-		return Result{}, true
-	case <-ctx.Done():
-		return cancelled(ctx.Err()), false
-	}
-}
-
-// release frees the slot acquire took.
-func (c *Client) release() { <-c.sem }
-
+// cancelled is the result of an event left unsent because err ended its
+// context before a request slot was free.
 func cancelled(err error) Result {
 	return Result{Outcome: Retry, Message: "not sent: the delivery was cancelled (" + err.Error() + ")"}
 }
@@ -305,7 +251,7 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, ev event.Event) Result 
 	start := time.Now()
 	r := c.post(ctx, ep, ev, redact, start)
 	r.Duration = time.Since(start)
-	r.Message = scrub(r.Message, redact)
+	r.Message = outbound.Scrub(r.Message, redact)
 	return r
 }
 
@@ -365,18 +311,14 @@ func (c *Client) post(parent context.Context, ep *Endpoint, ev event.Event, reda
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.requestFailed(parent, ctx, err)
+		msg, blocked := outbound.Unanswered(parent, ctx, err, c.timeout)
+		if blocked {
+			return Result{Outcome: Failed, Blocked: true, Message: "not sent: " + msg + " (a configuration problem, not retried)"}
+		}
+		return Result{Outcome: Retry, Message: msg}
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxReadBody))
-	// Scrubbed before outcome quotes (and cuts) them: an endpoint echoing
-	// a header value must not get part of it into the message either.
-	h := resp.Header
-	if loc := h.Get("Location"); loc != "" {
-		h = h.Clone()
-		h.Set("Location", scrub(loc, redact))
-	}
-	return outcome(resp.StatusCode, h, []byte(scrub(string(answer), redact)), time.Now())
+	return outcome(outbound.ReadAnswer(resp, redact), time.Now())
 }
 
 // checkEventID checks that an event id can be sent as webhook-id: printable
@@ -390,7 +332,7 @@ func checkEventID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c <= ' ' || c >= 0x7f || c == '.' {
-			return fmt.Errorf("the event id %q cannot be a webhook-id (printable ASCII without spaces or '.')", quote([]byte(id)))
+			return fmt.Errorf("the event id %q cannot be a webhook-id (printable ASCII without spaces or '.')", outbound.Quote(id))
 		}
 	}
 	return nil
@@ -439,134 +381,28 @@ func Body(ev event.Event, now time.Time) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// requestFailed is the result of a request that got no answer: parent is
-// the caller's context, ctx the request's (parent with the timeout).
-func (c *Client) requestFailed(parent, ctx context.Context, err error) Result {
-	var blocked *netguard.BlockedError
-	if errors.As(err, &blocked) {
-		return Result{Outcome: Failed, Blocked: true,
-			Message: "not sent: " + blocked.Error() + " (a configuration problem, not retried)"}
-	}
-	if perr := parent.Err(); perr != nil {
-		return Result{Outcome: Retry, Message: "the delivery was cancelled (" + perr.Error() + ")"}
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err) {
-		return Result{Outcome: Retry, Message: fmt.Sprintf("no answer within the timeout of %v", c.timeout)}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // without "Post <url>:": the url may hold a token
-	}
-	return Result{Outcome: Retry, Message: "request failed: " + quote([]byte(err.Error()))}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// outcome maps an answer (its status, headers and the start of its body)
-// to a result: see Outcome.
-func outcome(code int, h http.Header, answer []byte, now time.Time) Result {
-	status := strconv.Itoa(code)
-	if text := http.StatusText(code); text != "" {
-		status += " " + text
-	}
-	withBody := func(msg string) string {
-		if q := quote(answer); q != "" {
-			msg += `: "` + q + `"`
-		}
-		return msg
-	}
-	r := Result{StatusCode: code}
-	switch {
+// outcome maps an answer (its status, headers and the start of its body,
+// scrubbed) to a result: see Outcome.
+func outcome(a outbound.Answer, now time.Time) Result {
+	answered := "the endpoint answered " + a.Status()
+	r := Result{StatusCode: a.Code}
+	switch code := a.Code; {
 	case code >= 200 && code <= 299:
-		r.Outcome, r.Message = Delivered, "the endpoint answered "+status
+		r.Outcome, r.Message = Delivered, answered
 	case code >= 300 && code <= 399:
-		msg := "the endpoint answered " + status
-		if loc := h.Get("Location"); loc != "" {
-			msg += `, a redirect to "` + quote([]byte(loc)) + `"`
-		}
-		r.Outcome, r.Message = Failed, msg+"; redirects are not followed: set url to the endpoint's current address"
+		r.Outcome, r.Message = Failed, answered+a.Redirect()+"; redirects are not followed: set url to the endpoint's current address"
 	case code == http.StatusGone:
 		r.Outcome, r.Gone = Failed, true
-		r.Message = withBody("the endpoint answered "+status) +
+		r.Message = a.Quoted(answered) +
 			"; it asked to be disabled and not to be sent webhooks any more: remove this webhook or change its url"
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 && code <= 599:
-		r.Outcome, r.RetryAfter = Retry, retryAfter(h.Get("Retry-After"), now)
-		r.Message = withBody("the endpoint answered " + status)
+	case a.Retryable():
+		r.Outcome, r.RetryAfter = Retry, a.RetryAfter(now)
+		r.Message = a.Quoted(answered)
 		if r.RetryAfter > 0 {
 			r.Message += "; retry after " + r.RetryAfter.String()
 		}
 	default:
-		r.Outcome, r.Message = Failed, withBody("the endpoint answered "+status)+"; not retried"
+		r.Outcome, r.Message = Failed, a.Quoted(answered)+"; not retried"
 	}
 	return r
-}
-
-// retryAfter reads a Retry-After value, delay-seconds or an HTTP date
-// (relative to now), capped at MaxRetryAfter; 0 when absent, invalid or
-// past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return MaxRetryAfter
-			}
-			return 0
-		}
-		if n >= uint64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter
-		}
-		return time.Duration(n) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	d := t.Sub(now)
-	switch {
-	case d <= 0:
-		return 0
-	case d > MaxRetryAfter:
-		return MaxRetryAfter
-	}
-	return d.Round(time.Millisecond)
-}
-
-// quote returns b for a message: invalid UTF-8 replaced, control characters
-// (and quotes, so it can sit between quotes) turned to spaces, runs of
-// white space collapsed, at most maxQuote bytes.
-func quote(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '"' || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxQuote {
-		cut := maxQuote
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
-
-// scrub replaces every non-empty string of redact in msg with "[redacted]".
-func scrub(msg string, redact []string) string {
-	for _, r := range redact {
-		if r != "" && strings.Contains(msg, r) {
-			msg = strings.ReplaceAll(msg, r, "[redacted]")
-		}
-	}
-	return msg
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -18,84 +16,35 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/sdk/event"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 )
 
-// receiver is a webhook endpoint on 127.0.0.1 that verifies every request
-// with Verify (401 when it does not verify) and then answers with respond,
-// if set, or 204.
-type receiver struct {
-	srv     *httptest.Server
-	secrets []Secret
-
-	mu       sync.Mutex
-	respond  func(w http.ResponseWriter, r *http.Request) // nil: 204
-	ids      []string                                     // webhook-ids of verified requests, in arrival order
-	rejected int                                          // requests that did not verify
-	bodies   [][]byte                                     // verified bodies
-	headers  []http.Header                                // verified requests' headers
-
-	inflight, maxInflight atomic.Int32
-	hits                  atomic.Int32
-}
-
-func newReceiver(t *testing.T, secrets ...string) *receiver {
+// newReceiver starts a webhook endpoint on 127.0.0.1 that verifies every
+// request with Verify (401 when it does not verify) and answers the others
+// 204, or as SetRespond says.
+func newReceiver(t *testing.T, secrets ...string) *outboundtest.Receiver {
 	t.Helper()
-	rc := &receiver{}
+	var keys []Secret
 	for _, s := range secrets {
-		rc.secrets = append(rc.secrets, mustSecret(t, s))
+		keys = append(keys, mustSecret(t, s))
 	}
-	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	rc.hits.Add(1)
-	n := rc.inflight.Add(1)
-	defer rc.inflight.Add(-1)
-	for {
-		m := rc.maxInflight.Load()
-		if n <= m || rc.maxInflight.CompareAndSwap(m, n) {
-			break
+	return outboundtest.Start(t, func(r *http.Request, body []byte) error {
+		if err := Verify(r.Header, body, time.Now(), DefaultTolerance, keys...); err != nil {
+			return fmt.Errorf("signature: %w", err)
 		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "reading body", http.StatusBadRequest)
-		return
-	}
-	if err := Verify(r.Header, body, time.Now(), DefaultTolerance, rc.secrets...); err != nil {
-		rc.mu.Lock()
-		rc.rejected++
-		rc.mu.Unlock()
-		http.Error(w, "signature: "+err.Error(), http.StatusUnauthorized)
-		return
-	}
-	rc.mu.Lock()
-	rc.ids = append(rc.ids, r.Header.Get(HeaderID))
-	rc.bodies = append(rc.bodies, body)
-	rc.headers = append(rc.headers, r.Header.Clone())
-	respond := rc.respond
-	rc.mu.Unlock()
-	if respond != nil {
-		respond(w, r)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
 }
 
-// setRespond sets how the receiver answers verified requests.
-func (rc *receiver) setRespond(f func(w http.ResponseWriter, r *http.Request)) {
-	rc.mu.Lock()
-	rc.respond = f
-	rc.mu.Unlock()
-}
-
-// verified returns the webhook-ids the receiver verified, in arrival order.
-func (rc *receiver) verified() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]string(nil), rc.ids...)
+// verified returns the webhook-ids of the requests rc verified, in arrival
+// order.
+func verified(rc *outboundtest.Receiver) []string {
+	var ids []string
+	for _, r := range rc.Requests() {
+		ids = append(ids, r.Header.Get(HeaderID))
+	}
+	return ids
 }
 
 // endpoint returns an endpoint at url signing with the secrets (the first
@@ -140,8 +89,8 @@ func TestOutcomeString(t *testing.T) {
 func TestNewClientDefaults(t *testing.T) {
 	c := NewClient(ClientOptions{})
 	defer c.Close()
-	if c.timeout != DefaultTimeout || cap(c.sem) != DefaultMaxConcurrency || c.userAgent != DefaultUserAgent || c.allowPrivate {
-		t.Errorf("timeout %v, concurrency %d, user agent %q, allow private %v", c.timeout, cap(c.sem), c.userAgent, c.allowPrivate)
+	if c.timeout != DefaultTimeout || c.limit.Cap() != DefaultMaxConcurrency || c.userAgent != DefaultUserAgent || c.allowPrivate {
+		t.Errorf("timeout %v, concurrency %d, user agent %q, allow private %v", c.timeout, c.limit.Cap(), c.userAgent, c.allowPrivate)
 	}
 	tr := c.http.Transport.(*http.Transport)
 	if tr.Proxy != nil {
@@ -152,8 +101,8 @@ func TestNewClientDefaults(t *testing.T) {
 	}
 	c2 := NewClient(ClientOptions{Timeout: time.Second, MaxConcurrency: 2, UserAgent: "x/1", AllowPrivate: true})
 	defer c2.Close()
-	if c2.timeout != time.Second || cap(c2.sem) != 2 || c2.userAgent != "x/1" || !c2.allowPrivate {
-		t.Errorf("timeout %v, concurrency %d, user agent %q, allow private %v", c2.timeout, cap(c2.sem), c2.userAgent, c2.allowPrivate)
+	if c2.timeout != time.Second || c2.limit.Cap() != 2 || c2.userAgent != "x/1" || !c2.allowPrivate {
+		t.Errorf("timeout %v, concurrency %d, user agent %q, allow private %v", c2.timeout, c2.limit.Cap(), c2.userAgent, c2.allowPrivate)
 	}
 }
 
@@ -165,7 +114,7 @@ func TestSendSigned(t *testing.T) {
 	for _, knows := range []string{cur, prev} {
 		rc := newReceiver(t, knows)
 		c := privateClient(t, ClientOptions{})
-		ep := endpoint(t, rc.srv.URL+"/hook?token=abc", cur, prev)
+		ep := endpoint(t, rc.URL+"/hook?token=abc", cur, prev)
 		ep.Headers = http.Header{"Authorization": {"Bearer sekrit-token-123"}, "x-lower": {"kept"}}
 		before := time.Now()
 		r := c.Send(context.Background(), ep, testEvent("ev-1"))
@@ -173,9 +122,8 @@ func TestSendSigned(t *testing.T) {
 			r.Message != "the endpoint answered 204 No Content" || r.Duration <= 0 {
 			t.Fatalf("result %+v", r)
 		}
-		rc.mu.Lock()
-		h, body := rc.headers[0], rc.bodies[0]
-		rc.mu.Unlock()
+		got := rc.Requests()
+		h, body := got[0].Header, got[0].Body
 		want, err := Body(testEvent("ev-1"), time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -201,7 +149,7 @@ func TestSendSigned(t *testing.T) {
 		if r := c.Send(context.Background(), ep, testEvent("ev-1")); r.Outcome != Delivered {
 			t.Fatalf("retry: %+v", r)
 		}
-		if ids := rc.verified(); len(ids) != 2 || ids[1] != "ev-1" {
+		if ids := verified(rc); len(ids) != 2 || ids[1] != "ev-1" {
 			t.Errorf("verified %q, want ev-1 twice", ids)
 		}
 	}
@@ -209,7 +157,7 @@ func TestSendSigned(t *testing.T) {
 	// A receiver knowing neither secret answers 401: Failed.
 	rc := newReceiver(t, secretOf(3, 32))
 	c := privateClient(t, ClientOptions{})
-	r := c.Send(context.Background(), endpoint(t, rc.srv.URL, cur, prev), testEvent("ev-2"))
+	r := c.Send(context.Background(), endpoint(t, rc.URL, cur, prev), testEvent("ev-2"))
 	if r.Outcome != Failed || r.StatusCode != 401 || !strings.Contains(r.Message, "no matching signature") {
 		t.Fatalf("result %+v", r)
 	}
@@ -220,14 +168,13 @@ func TestUserAgent(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
 	c := privateClient(t, ClientOptions{UserAgent: "Sink/2"})
-	ep := endpoint(t, rc.srv.URL, secret)
+	ep := endpoint(t, rc.URL, secret)
 	c.Send(context.Background(), ep, testEvent("a"))
 	ep.Headers = http.Header{"User-Agent": {"Mine/3"}}
 	c.Send(context.Background(), ep, testEvent("b"))
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.headers) != 2 || rc.headers[0].Get("User-Agent") != "Sink/2" || rc.headers[1].Get("User-Agent") != "Mine/3" {
-		t.Fatalf("user agents: %d requests, %v", len(rc.headers), rc.headers)
+	got := rc.Requests()
+	if len(got) != 2 || got[0].Header.Get("User-Agent") != "Sink/2" || got[1].Header.Get("User-Agent") != "Mine/3" {
+		t.Fatalf("user agents: %d requests, %v", len(got), got)
 	}
 }
 
@@ -273,7 +220,7 @@ func TestBody(t *testing.T) {
 func TestUnsendable(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
-	good := func() *Endpoint { return endpoint(t, rc.srv.URL, secret) }
+	good := func() *Endpoint { return endpoint(t, rc.URL, secret) }
 	with := func(f func(*Endpoint)) *Endpoint { ep := good(); f(ep); return ep }
 	tests := []struct {
 		name string
@@ -306,7 +253,7 @@ func TestUnsendable(t *testing.T) {
 	if c.Send(context.Background(), good(), long).Outcome != Delivered {
 		t.Error("an id of MaxEventID bytes was not delivered")
 	}
-	if n := rc.hits.Load(); n != 1 {
+	if n := rc.Hits(); n != 1 {
 		t.Fatalf("the receiver got %d requests, want only the last one", n)
 	}
 }
@@ -340,7 +287,7 @@ func TestOutcome(t *testing.T) {
 		{600, nil, "", Result{Outcome: Failed, StatusCode: 600, Message: "the endpoint answered 600; not retried"}},
 	}
 	for _, tt := range tests {
-		if got := outcome(tt.code, tt.header, []byte(tt.answer), now); got != tt.want {
+		if got := outcome(outbound.Answer{Code: tt.code, Header: tt.header, Body: []byte(tt.answer)}, now); got != tt.want {
 			t.Errorf("outcome(%d):\n got %+v\nwant %+v", tt.code, got, tt.want)
 		}
 	}
@@ -396,14 +343,8 @@ func TestSendOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, secret)
-			rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
-			r := c.Send(context.Background(), endpoint(t, rc.srv.URL+"/hook", secret), testEvent("ev-o"))
+			rc.SetRespond(outboundtest.Reply(tt.status, tt.header, tt.body))
+			r := c.Send(context.Background(), endpoint(t, rc.URL+"/hook", secret), testEvent("ev-o"))
 			if r.Outcome != tt.want || r.StatusCode != tt.status || r.Gone != tt.gone || r.Blocked {
 				t.Fatalf("result %+v, want %v, status %d, gone %v", r, tt.want, tt.status, tt.gone)
 			}
@@ -423,7 +364,7 @@ func TestSendOutcomes(t *testing.T) {
 			if len(r.Message) > 1024 {
 				t.Errorf("message of %d bytes", len(r.Message))
 			}
-			if n := rc.hits.Load(); n != 1 {
+			if n := rc.Hits(); n != 1 {
 				t.Errorf("the receiver got %d requests", n)
 			}
 		})
@@ -443,10 +384,10 @@ func TestRedirectNotFollowed(t *testing.T) {
 	rc := newReceiver(t, secret)
 	c := privateClient(t, ClientOptions{})
 	for _, status := range []int{301, 302, 303, 307, 308} {
-		rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
+		rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 			http.Redirect(w, r, other.URL+"/stolen", status)
 		})
-		r := c.Send(context.Background(), endpoint(t, rc.srv.URL, secret), testEvent("ev-r"))
+		r := c.Send(context.Background(), endpoint(t, rc.URL, secret), testEvent("ev-r"))
 		if r.Outcome != Failed || r.StatusCode != status || !strings.Contains(r.Message, `a redirect to "`+other.URL+`/stolen"`) ||
 			!strings.Contains(r.Message, "redirects are not followed") {
 			t.Errorf("%d: result %+v", status, r)
@@ -461,15 +402,10 @@ func TestRedirectNotFollowed(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
-	rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
 	c := privateClient(t, ClientOptions{Timeout: 200 * time.Millisecond})
 	start := time.Now()
-	r := c.Send(context.Background(), endpoint(t, rc.srv.URL, secret), testEvent("ev-slow"))
+	r := c.Send(context.Background(), endpoint(t, rc.URL, secret), testEvent("ev-slow"))
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v", took)
 	}
@@ -481,12 +417,7 @@ func TestTimeout(t *testing.T) {
 // TestUnreachable: no one listening makes the event retry; the message
 // does not show the URL.
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	secret := secretOf(1, 32)
 	c := privateClient(t, ClientOptions{})
 	r := c.Send(context.Background(), endpoint(t, "http://"+addr+"/sekrit-path?token=querytoken", secret), testEvent("ev-u"))
@@ -504,7 +435,7 @@ func TestCancelled(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
 	c := privateClient(t, ClientOptions{MaxConcurrency: 1})
-	ep := endpoint(t, rc.srv.URL, secret)
+	ep := endpoint(t, rc.URL, secret)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -516,7 +447,7 @@ func TestCancelled(t *testing.T) {
 			t.Errorf("SendAll: %+v", r)
 		}
 	}
-	if n := rc.hits.Load(); n != 0 {
+	if n := rc.Hits(); n != 0 {
 		t.Fatalf("the receiver got %d requests", n)
 	}
 
@@ -524,7 +455,7 @@ func TestCancelled(t *testing.T) {
 	// wait for it in vain.
 	release := make(chan struct{})
 	defer close(release)
-	rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
+	rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -541,7 +472,7 @@ func TestCancelled(t *testing.T) {
 			t.Errorf("an event waiting for a slot: %+v", r)
 		}
 	}
-	if n := rc.hits.Load(); n != 1 {
+	if n := rc.Hits(); n != 1 {
 		t.Fatalf("the receiver got %d requests, want 1", n)
 	}
 }
@@ -553,10 +484,7 @@ func TestCancelled(t *testing.T) {
 func TestPrivateRefused(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
-	_, port, err := net.SplitHostPort(rc.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := rc.Port()
 	guarded := NewClient(ClientOptions{})
 	defer guarded.Close()
 	for _, tt := range []struct{ url, want string }{
@@ -568,7 +496,7 @@ func TestPrivateRefused(t *testing.T) {
 			t.Errorf("%s: result %+v", tt.url, r)
 		}
 	}
-	if n := rc.hits.Load(); n != 0 {
+	if n := rc.Hits(); n != 0 {
 		t.Fatalf("the receiver got %d requests", n)
 	}
 	open := privateClient(t, ClientOptions{})
@@ -589,14 +517,14 @@ func TestSecretsNeverShown(t *testing.T) {
 	c := privateClient(t, ClientOptions{})
 	for _, listed := range []bool{true, false} {
 		for _, status := range []int{200, 301, 400, 410, 503} {
-			rc.setRespond(func(w http.ResponseWriter, r *http.Request) {
+			rc.SetRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 				var echo bytes.Buffer
 				_ = r.Header.Write(&echo)
 				w.Header().Set("Location", "https://x.example.com/?s="+cur+"&t="+token)
 				w.WriteHeader(status)
 				_, _ = fmt.Fprintf(w, "%s %s %s also-listed %s", cur, prev, rawPrev, echo.String())
 			})
-			ep := endpoint(t, rc.srv.URL+"/hook?token=querytoken", cur, prev)
+			ep := endpoint(t, rc.URL+"/hook?token=querytoken", cur, prev)
 			if !listed {
 				ep.Redact = nil
 			}
@@ -626,7 +554,7 @@ func TestScrub(t *testing.T) {
 		Redact:  []string{"", "listed"},
 	}
 	b64 := base64.StdEncoding.EncodeToString(ep.Secrets[0])
-	got := scrub("x Bearer abcdefgh y abcdefgh short listed "+b64+" whsec_"+b64, ep.redactions())
+	got := outbound.Scrub("x Bearer abcdefgh y abcdefgh short listed "+b64+" whsec_"+b64, ep.redactions())
 	if want := "x [redacted] y [redacted] short [redacted] [redacted] whsec_[redacted]"; got != want {
 		t.Fatalf("scrub = %q, want %q", got, want)
 	}
@@ -637,12 +565,12 @@ func TestScrub(t *testing.T) {
 func TestConcurrencyBound(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
-	rc.setRespond(func(w http.ResponseWriter, _ *http.Request) {
+	rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		time.Sleep(40 * time.Millisecond)
 		w.WriteHeader(http.StatusOK)
 	})
 	c := privateClient(t, ClientOptions{MaxConcurrency: 3})
-	ep := endpoint(t, rc.srv.URL, secret)
+	ep := endpoint(t, rc.URL, secret)
 	var wg sync.WaitGroup
 	for g := range 3 {
 		wg.Go(func() {
@@ -665,10 +593,10 @@ func TestConcurrencyBound(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if m := rc.maxInflight.Load(); m > 3 || m < 2 {
+	if m := rc.MaxInflight(); m > 3 || m < 2 {
 		t.Fatalf("at most %d requests were in flight, want 2 or 3 (MaxConcurrency 3)", m)
 	}
-	if n := rc.hits.Load(); n != 24 {
+	if n := rc.Hits(); n != 24 {
 		t.Fatalf("%d requests", n)
 	}
 }
@@ -679,9 +607,9 @@ func TestSendAllOrder(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
 	failing := newReceiver(t, secret)
-	failing.setRespond(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
+	failing.SetRespond(outboundtest.Reply(http.StatusBadRequest, nil, ""))
 	c := privateClient(t, ClientOptions{MaxConcurrency: 1})
-	ok, bad := endpoint(t, rc.srv.URL, secret), endpoint(t, failing.srv.URL, secret)
+	ok, bad := endpoint(t, rc.URL, secret), endpoint(t, failing.URL, secret)
 	var ds []Delivery
 	var want []string
 	for i := range 12 {
@@ -699,7 +627,7 @@ func TestSendAllOrder(t *testing.T) {
 			t.Errorf("result %d: %+v", i, r)
 		}
 	}
-	if got := rc.verified(); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := verified(rc); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("arrival order %q, want %q", got, want)
 	}
 }
@@ -709,76 +637,11 @@ func TestClose(t *testing.T) {
 	secret := secretOf(1, 32)
 	rc := newReceiver(t, secret)
 	c := privateClient(t, ClientOptions{})
-	ep := endpoint(t, rc.srv.URL, secret)
+	ep := endpoint(t, rc.URL, secret)
 	for i := range 2 {
 		if r := c.Send(context.Background(), ep, testEvent(fmt.Sprintf("ev-%d", i))); r.Outcome != Delivered {
 			t.Fatalf("send %d: %+v", i, r)
 		}
 		c.Close()
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"1", time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"3599", 3599 * time.Second},
-		{"3600", time.Hour},
-		{"99999999999999999999999", time.Hour},
-		{"-5", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"Sun, 01 Mar 2026 12:01:30 GMT", 90 * time.Second},
-		{"Sunday, 01-Mar-26 12:00:10 GMT", 10 * time.Second},
-		{"Sun Mar  1 12:00:05 2026", 5 * time.Second},
-		{"Sun, 01 Mar 2026 11:59:00 GMT", 0},
-		{"Mon, 02 Mar 2026 12:00:00 GMT", time.Hour},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.in, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-// FuzzRetryAfter: any Retry-After value gives a delay between 0 and
-// MaxRetryAfter, and delay-seconds give whole seconds.
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "0", "120", "99999999999999999999999", "-5", "1.5", "Sun, 01 Mar 2026 12:01:30 GMT",
-		"Sunday, 01-Mar-26 12:00:10 GMT", "Sun Mar  1 12:00:05 2026"} {
-		f.Add(s, int64(1772366400))
-	}
-	f.Fuzz(func(t *testing.T, v string, sec int64) {
-		d := retryAfter(v, time.Unix(sec, 0))
-		if d < 0 || d > MaxRetryAfter {
-			t.Fatalf("retryAfter(%q) = %v", v, d)
-		}
-		if s := strings.TrimSpace(v); s != "" && s[0] >= '0' && s[0] <= '9' && d%time.Second != 0 {
-			t.Fatalf("retryAfter(%q) = %v, not whole seconds", v, d)
-		}
-	})
-}
-
-func TestQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"ok", "ok"},
-		{"  a\r\n\tb  ", "a b"},
-		{`{"error":"x"}`, "{ error : x }"},
-		{"\x1b[2J\x00bell\x07", "[2J bell"},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{"line\u2028sep\u0085", "line sep"},
-		{strings.Repeat("é", 200), strings.Repeat("é", 128) + "…"},
-	}
-	for _, tt := range tests {
-		if got := quote([]byte(tt.in)); got != tt.want {
-			t.Errorf("quote(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }

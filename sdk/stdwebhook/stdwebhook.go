@@ -1,8 +1,9 @@
 // Package stdwebhook signs and verifies webhooks the Standard Webhooks way
 // (https://www.standardwebhooks.com/, spec version 1.0.0, symmetric scheme),
-// and sends them. Besides the standard library it depends only on two small
-// sdk packages (event, netguard), so a receiver can use it as readily as a
-// sender.
+// and sends them. Besides the standard library it depends only on three
+// small sdk packages (event, netguard, and outbound, the HTTP client and
+// message helpers it shares with the other senders), so a receiver can use
+// it as readily as a sender.
 //
 // A webhook carries three headers:
 //

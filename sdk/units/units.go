@@ -4,6 +4,8 @@
 //
 // Every parser rejects negative values and overflow, and its errors quote the
 // input and say what is accepted, so they can be shown to operators as is.
+// DurationSetting and SizeSetting read one config attribute, with its
+// default and bounds, naming the attribute in their errors.
 // The package uses the standard library only.
 package units
 

@@ -127,29 +127,25 @@ package chat
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
 	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/units"
 )
@@ -177,14 +173,7 @@ const (
 )
 
 // MaxRetryAfter caps the retry delay an answer asks for.
-const MaxRetryAfter = time.Hour
-
-// maxReadBody bounds how much of an answer is read; maxQuote how much of
-// it a message quotes.
-const (
-	maxReadBody = 64 << 10
-	maxQuote    = 256
-)
+const MaxRetryAfter = outbound.MaxRetryAfter
 
 // maxShownParts bounds how many undelivered requests (telegram chats) a
 // result describes.
@@ -243,8 +232,9 @@ type settings struct {
 	// redact are strings a message must never show, longest first.
 	redact []string
 	client *http.Client
-	// sem bounds the requests in flight, across concurrent Deliver calls.
-	sem chan struct{}
+	// limit bounds the requests in flight, across concurrent Deliver
+	// calls.
+	limit *outbound.Limiter
 }
 
 // Plugin is the chat alert sink. Create it with New.
@@ -279,23 +269,14 @@ func newWithLogger(l hclog.Logger) *Plugin {
 
 func (p *Plugin) validate() error {
 	c := &p.cfg
-	s := &settings{timeout: DefaultTimeout}
-	if c.Timeout != "" {
-		d, err := units.ParseDuration(c.Timeout)
-		if err != nil {
-			return fmt.Errorf("timeout: %w", err)
-		}
-		if d < MinTimeout || d > MaxTimeout {
-			return fmt.Errorf("timeout = %q: must be between %v and %v", c.Timeout, MinTimeout, MaxTimeout)
-		}
-		s.timeout = d
+	s := &settings{}
+	var err error
+	if s.timeout, err = units.DurationSetting("timeout", c.Timeout, DefaultTimeout, MinTimeout, MaxTimeout); err != nil {
+		return err
 	}
-	conc := DefaultMaxConcurrency
-	if c.MaxConcurrency != nil {
-		conc = *c.MaxConcurrency
-		if conc < 1 || conc > MaxMaxConcurrency {
-			return fmt.Errorf("max_concurrency = %d: must be between 1 and %d", conc, MaxMaxConcurrency)
-		}
+	conc, err := outbound.MaxConcurrency(c.MaxConcurrency, DefaultMaxConcurrency, MaxMaxConcurrency)
+	if err != nil {
+		return err
 	}
 
 	t, err := parseURL(c.URL)
@@ -317,8 +298,8 @@ func (p *Plugin) validate() error {
 	}
 	s.endpoint = s.base.Scheme + "://" + s.base.Host
 	s.redact = redactions(t.secrets)
-	s.client = newClient(s.timeout, conc, c.AllowPrivate)
-	s.sem = make(chan struct{}, conc)
+	s.client = outbound.NewClient(outbound.ClientOptions{Timeout: s.timeout, MaxIdleConns: conc, AllowPrivate: c.AllowPrivate})
+	s.limit = outbound.NewLimiter(conc)
 	if old := p.settings.Swap(s); old != nil {
 		old.client.CloseIdleConnections()
 	}
@@ -358,8 +339,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // redactions are the spellings of the secrets a message must never show:
-// as they are and escaped for a path or a query, longest first so that a
-// secret holding another is replaced whole.
+// as they are and escaped for a path or a query.
 func redactions(secrets []string) []string {
 	var out []string
 	for _, s := range secrets {
@@ -369,31 +349,7 @@ func redactions(secrets []string) []string {
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	return out
-}
-
-// newClient returns the HTTP client of a configuration: no proxy from the
-// environment, no redirects followed, the address guard on every
-// connection unless allowPrivate, up to conc connections kept alive.
-func newClient(timeout time.Duration, conc int, allowPrivate bool) *http.Client {
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	if !allowPrivate {
-		dialer.Control = netguard.Control
-	}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   timeout,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConns:          conc,
-			MaxIdleConnsPerHost:   conc,
-			IdleConnTimeout:       90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // Deliver implements sdk.AlertSink: one message per event, at most
@@ -410,24 +366,11 @@ func (p *Plugin) Deliver(ctx context.Context, req *pluginv1.DeliverRequest) (*pl
 		}
 		return &pluginv1.DeliverResponse{Results: results}, nil
 	}
-	var wg sync.WaitGroup
-	for i, ev := range events {
-		if ctx.Err() != nil { // select below would pick at random
-			results[i] = result(ev, retry, 0, "not sent: the delivery was cancelled ("+ctx.Err().Error()+")")
-			continue
-		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i] = result(ev, retry, 0, "not sent: the delivery was cancelled ("+ctx.Err().Error()+")")
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-s.sem }()
-			results[i] = p.send(ctx, s, ev)
+	s.limit.Each(ctx, len(events),
+		func(i int) { results[i] = p.send(ctx, s, events[i]) },
+		func(i int, err error) {
+			results[i] = result(events[i], retry, 0, "not sent: the delivery was cancelled ("+err.Error()+")")
 		})
-	}
-	wg.Wait()
 	return &pluginv1.DeliverResponse{Results: results}, nil
 }
 
@@ -446,7 +389,7 @@ func result(ev *pluginv1.Event, o pluginv1.DeliveryOutcome, after time.Duration,
 func (p *Plugin) send(ctx context.Context, s *settings, ev *pluginv1.Event) *pluginv1.DeliveryResult {
 	start := time.Now()
 	res := p.post(ctx, s, ev)
-	res.Message = s.scrub(res.GetMessage())
+	res.Message = outbound.Scrub(res.GetMessage(), s.redact)
 	kv := []any{"id", ev.GetId(), "type", ev.GetType(), "attempt", ev.GetAttempt(), "service", s.target.service,
 		"endpoint", s.endpoint, "outcome", res.GetOutcome().String(), "took", time.Since(start).Round(time.Millisecond).String(),
 		"message", res.GetMessage()}
@@ -540,18 +483,15 @@ func (s *settings) do(parent context.Context, rq request) attempt {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return requestFailed(parent, ctx, err, s.timeout)
+		msg, blocked := outbound.Unanswered(parent, ctx, err, s.timeout)
+		if blocked {
+			return attempt{failed, 0, "not sent: " + msg +
+				" (a configuration problem, not retried: use a public address, or set allow_private = true)"}
+		}
+		return attempt{retry, 0, msg}
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxReadBody))
-	// Scrubbed before outcome quotes (and cuts) them: an answer echoing a
-	// token must not get part of it into the message either.
-	h := resp.Header
-	if loc := h.Get("Location"); loc != "" {
-		h = h.Clone()
-		h.Set("Location", s.scrub(loc))
-	}
-	return outcome(s.target.service, resp.StatusCode, h, []byte(s.scrub(string(answer))), time.Now())
+	return outcome(s.target.service, outbound.ReadAnswer(resp, s.redact), time.Now())
 }
 
 // requestURL is where rq goes: the base (its path included), then rq's
@@ -567,104 +507,30 @@ func (s *settings) requestURL(rq request) (string, error) {
 	return u.String(), nil
 }
 
-// requestFailed is the attempt of a request that got no answer: parent is
-// Deliver's context, ctx the request's (parent with the timeout).
-func requestFailed(parent, ctx context.Context, err error, timeout time.Duration) attempt {
-	var blocked *netguard.BlockedError
-	if errors.As(err, &blocked) {
-		return attempt{failed, 0, "not sent: " + blocked.Error() +
-			" (a configuration problem, not retried: use a public address, or set allow_private = true)"}
-	}
-	if perr := parent.Err(); perr != nil {
-		return attempt{retry, 0, "the delivery was cancelled (" + perr.Error() + ")"}
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err) {
-		return attempt{retry, 0, fmt.Sprintf("no answer within the timeout of %v", timeout)}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // without "Post <url>:": the URL holds the token
-	}
-	return attempt{retry, 0, "request failed: " + quote([]byte(err.Error()))}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// outcome maps an answer of service to an attempt (see the package
-// comment).
-func outcome(service string, code int, h http.Header, answer []byte, now time.Time) attempt {
-	status := service + " answered " + strconv.Itoa(code)
-	if text := http.StatusText(code); text != "" {
-		status += " " + text
-	}
-	withBody := func(msg string) string {
-		if q := quote(answer); q != "" {
-			msg += `: "` + q + `"`
-		}
-		return msg
-	}
-	switch {
+// outcome maps an answer of service (its status, headers and the start of
+// its body, scrubbed) to an attempt (see the package comment).
+func outcome(service string, a outbound.Answer, now time.Time) attempt {
+	answered := service + " answered " + a.Status()
+	switch code := a.Code; {
 	case code >= 200 && code <= 299:
-		return attempt{delivered, 0, status}
+		return attempt{delivered, 0, answered}
 	case code >= 300 && code <= 399:
-		msg := status
-		if loc := h.Get("Location"); loc != "" {
-			msg += `, a redirect to "` + quote([]byte(loc)) + `"`
-		}
-		return attempt{failed, 0, msg + "; redirects are not followed: check the url (or base_url)"}
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 && code <= 599:
-		after := retryAfter(h.Get("Retry-After"), now)
+		return attempt{failed, 0, answered + a.Redirect() + "; redirects are not followed: check the url (or base_url)"}
+	case a.Retryable():
+		after := a.RetryAfter(now)
 		if after == 0 && code == http.StatusTooManyRequests {
-			after = bodyRetryAfter(answer)
+			after = bodyRetryAfter(a.Body)
 		}
-		msg := withBody(status)
+		msg := a.Quoted(answered)
 		if after > 0 {
 			msg += "; retry after " + after.String()
 		}
 		return attempt{retry, after, msg}
 	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound:
-		return attempt{failed, 0, withBody(status) + "; not retried: check the url's token (or base_url)"}
+		return attempt{failed, 0, a.Quoted(answered) + "; not retried: check the url's token (or base_url)"}
 	default:
-		return attempt{failed, 0, withBody(status) + "; not retried"}
+		return attempt{failed, 0, a.Quoted(answered) + "; not retried"}
 	}
-}
-
-// retryAfter reads a Retry-After value, delay-seconds or an HTTP date
-// (relative to now), capped at MaxRetryAfter; 0 when absent, invalid or
-// past.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return MaxRetryAfter
-			}
-			return 0
-		}
-		if n >= uint64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter
-		}
-		return time.Duration(n) * time.Second
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	d := t.Sub(now)
-	switch {
-	case d <= 0:
-		return 0
-	case d > MaxRetryAfter:
-		return MaxRetryAfter
-	}
-	return d.Round(time.Millisecond)
 }
 
 // bodyRetryAfter reads the delay a 429 answer's JSON body asks for, in
@@ -692,36 +558,4 @@ func bodyRetryAfter(answer []byte) time.Duration {
 		return MaxRetryAfter
 	}
 	return time.Duration(*secs * float64(time.Second)).Round(time.Millisecond)
-}
-
-// quote returns b for a message: invalid UTF-8 replaced, control characters
-// (and quotes, so it can sit between quotes) turned to spaces, runs of
-// white space collapsed, at most maxQuote bytes.
-func quote(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '"' || r == '\u2028' || r == '\u2029' {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxQuote {
-		cut := maxQuote
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
-
-// scrub replaces in msg every secret of the URL.
-func (s *settings) scrub(msg string) string {
-	for _, r := range s.redact {
-		if strings.Contains(msg, r) {
-			msg = strings.ReplaceAll(msg, r, "[redacted]")
-		}
-	}
-	return msg
 }

@@ -7,84 +7,25 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
-// hit is one request a receiver got.
-type hit struct {
-	method, uri string // uri is the request URI: escaped path and query
-	header      http.Header
-	body        []byte
-}
-
-// receiver is a chat service stand-in on 127.0.0.1: it records every
-// request and answers with respond, if set, or 200 "ok".
-type receiver struct {
-	srv *httptest.Server
-
-	mu      sync.Mutex
-	hits    []hit
-	respond func(w http.ResponseWriter, r *http.Request, body []byte)
-
-	inflight, maxInflight atomic.Int32
-}
-
-func newReceiver(t *testing.T) *receiver {
+// newReceiver starts a chat service stand-in on 127.0.0.1: it records
+// every request and answers 200 "ok", or as SetRespond says.
+func newReceiver(t *testing.T) *outboundtest.Receiver {
 	t.Helper()
-	rc := &receiver{}
-	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
-	t.Cleanup(rc.srv.Close)
+	rc := outboundtest.Start(t, nil)
+	rc.SetRespond(outboundtest.Reply(http.StatusOK, nil, "ok"))
 	return rc
 }
-
-func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	n := rc.inflight.Add(1)
-	defer rc.inflight.Add(-1)
-	for {
-		m := rc.maxInflight.Load()
-		if n <= m || rc.maxInflight.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "reading body", http.StatusBadRequest)
-		return
-	}
-	rc.mu.Lock()
-	rc.hits = append(rc.hits, hit{method: r.Method, uri: r.RequestURI, header: r.Header.Clone(), body: body})
-	respond := rc.respond
-	rc.mu.Unlock()
-	if respond != nil {
-		respond(w, r, body)
-		return
-	}
-	_, _ = io.WriteString(w, "ok")
-}
-
-func (rc *receiver) setRespond(f func(w http.ResponseWriter, r *http.Request, body []byte)) {
-	rc.mu.Lock()
-	rc.respond = f
-	rc.mu.Unlock()
-}
-
-func (rc *receiver) got() []hit {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]hit(nil), rc.hits...)
-}
-
-// hostPort is the receiver's 127.0.0.1:port.
-func (rc *receiver) hostPort() string { return rc.srv.Listener.Addr().String() }
 
 // config returns a config body for url, allowing private addresses (every
 // test endpoint is on loopback), plus extra lines.
@@ -95,13 +36,7 @@ func config(url string, extra ...string) string {
 // newTestPlugin returns a plugin configured with src, logging JSON into
 // the returned buffer.
 func newTestPlugin(t *testing.T, src string) (*Plugin, *plugintest.LogBuffer) {
-	t.Helper()
-	l, buf := plugintest.JSONLogger()
-	p := newWithLogger(l)
-	if err := plugintest.Configure(p, Spec(), src); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
-	return p, buf
+	return plugintest.ConfigureNew(t, newWithLogger, Spec(), src)
 }
 
 // failedDeployment is the event of the delivery tests, and testText its
@@ -118,36 +53,7 @@ const (
 	testText     = testHeadline + `\n` + testBody // as in JSON
 )
 
-func deliver(t *testing.T, p *Plugin, events ...*pluginv1.Event) []*pluginv1.DeliveryResult {
-	t.Helper()
-	resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results for %d events", len(resp.GetResults()), len(events))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() {
-			t.Fatalf("result %d is for %q, want %q", i, r.GetEventId(), events[i].GetId())
-		}
-	}
-	return resp.GetResults()
-}
-
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindAlerts {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindAlerts, Name, Version) }
 
 func TestConfigure(t *testing.T) {
 	discord := "discord://" + discordToken + "@" + discordID
@@ -156,8 +62,8 @@ func TestConfigure(t *testing.T) {
 		check              func(t *testing.T, s *settings)
 	}{
 		{name: "minimal", hcl: fmt.Sprintf("url = %q", discord), check: func(t *testing.T, s *settings) {
-			if s.timeout != DefaultTimeout || cap(s.sem) != DefaultMaxConcurrency {
-				t.Errorf("defaults: timeout %v, concurrency %d", s.timeout, cap(s.sem))
+			if s.timeout != DefaultTimeout || s.limit.Cap() != DefaultMaxConcurrency {
+				t.Errorf("defaults: timeout %v, concurrency %d", s.timeout, s.limit.Cap())
 			}
 			if s.base.String() != "https://discord.com" || s.endpoint != "https://discord.com" || s.target.service != "discord" {
 				t.Errorf("base %v, endpoint %q, service %q", s.base, s.endpoint, s.target.service)
@@ -171,8 +77,8 @@ func TestConfigure(t *testing.T) {
 		}},
 		{name: "everything", hcl: config(discord, `timeout = "250ms"`, "max_concurrency = 2", `base_url = "http://127.0.0.1:8080/relay/"`),
 			check: func(t *testing.T, s *settings) {
-				if s.timeout != 250*time.Millisecond || cap(s.sem) != 2 {
-					t.Errorf("timeout %v, concurrency %d", s.timeout, cap(s.sem))
+				if s.timeout != 250*time.Millisecond || s.limit.Cap() != 2 {
+					t.Errorf("timeout %v, concurrency %d", s.timeout, s.limit.Cap())
 				}
 				if s.base.String() != "http://127.0.0.1:8080/relay" || s.endpoint != "http://127.0.0.1:8080" {
 					t.Errorf("base %v, endpoint %q", s.base, s.endpoint)
@@ -188,7 +94,7 @@ func TestConfigure(t *testing.T) {
 		{name: "bad url", hcl: fmt.Sprintf("url = %q", "discord://"+discordToken+"@"+discordID+"/S3KRIT"), wantErr: "url: discord: the URL has a path"},
 		{name: "unknown scheme", hcl: `url = "https://hooks.example.com/S3KRIT"`, wantErr: `unsupported scheme "https"`},
 		{name: "timeout not a duration", hcl: config(discord, `timeout = "soon"`), wantErr: "timeout: invalid duration"},
-		{name: "timeout too short", hcl: config(discord, `timeout = "10ms"`), wantErr: "between 100ms and 5m0s"},
+		{name: "timeout too short", hcl: config(discord, `timeout = "10ms"`), wantErr: `timeout = "10ms": must be between 100ms and 5m`},
 		{name: "concurrency 0", hcl: config(discord, "max_concurrency = 0"), wantErr: "max_concurrency = 0: must be between 1 and 64"},
 		{name: "concurrency 65", hcl: config(discord, "max_concurrency = 65"), wantErr: "max_concurrency = 65"},
 		{name: "base_url ftp", hcl: config(discord, `base_url = "ftp://relay.example.com"`), wantErr: "base_url: the scheme must be http or https"},
@@ -256,8 +162,8 @@ func TestReconfigure(t *testing.T) {
 	if err := plugintest.Configure(p, Spec(), "url = \"discord://tok@1\"\nmax_concurrency = 3"); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.settings.Load(); s.target.service != "discord" || cap(s.sem) != 3 {
-		t.Fatalf("service %q, concurrency %d", s.target.service, cap(s.sem))
+	if s := p.settings.Load(); s.target.service != "discord" || s.limit.Cap() != 3 {
+		t.Fatalf("service %q, concurrency %d", s.target.service, s.limit.Cap())
 	}
 }
 
@@ -318,38 +224,38 @@ func TestDeliverPerScheme(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			addr := rc.hostPort()
+			addr := rc.HostPort()
 			extra := []string{}
 			if tt.baseURL != "" {
 				extra = append(extra, fmt.Sprintf("base_url = %q", strings.ReplaceAll(tt.baseURL, "ADDR", addr)))
 			}
 			p, _ := newTestPlugin(t, config(strings.ReplaceAll(tt.url, "ADDR", addr), extra...))
-			r := deliver(t, p, failedDeployment("ev-1"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-1"))[0]
 			if r.GetOutcome() != delivered || r.GetRetryAfterMs() != 0 {
 				t.Fatalf("result %v", r)
 			}
 			if tt.msg != "" && r.GetMessage() != tt.msg {
 				t.Errorf("message %q, want %q", r.GetMessage(), tt.msg)
 			}
-			hits := rc.got()
+			hits := rc.Requests()
 			if len(hits) != len(tt.want) {
 				t.Fatalf("%d requests, want %d", len(hits), len(tt.want))
 			}
 			for i, w := range tt.want {
 				h := hits[i]
-				if h.method != http.MethodPost || h.uri != w.uri {
-					t.Errorf("request %d: %s %s, want POST %s", i, h.method, h.uri, w.uri)
+				if h.Method != http.MethodPost || h.URI != w.uri {
+					t.Errorf("request %d: %s %s, want POST %s", i, h.Method, h.URI, w.uri)
 				}
-				if got := h.header.Get("User-Agent"); got != UserAgent {
+				if got := h.Header.Get("User-Agent"); got != UserAgent {
 					t.Errorf("request %d: User-Agent %q", i, got)
 				}
 				for k, v := range w.header {
-					if got := h.header.Get(k); got != v {
+					if got := h.Header.Get(k); got != v {
 						t.Errorf("request %d: %s = %q, want %q", i, k, got, v)
 					}
 				}
-				if string(h.body) != w.body {
-					t.Errorf("request %d: body\n got: %s\nwant: %s", i, h.body, w.body)
+				if string(h.Body) != w.body {
+					t.Errorf("request %d: body\n got: %s\nwant: %s", i, h.Body, w.body)
 				}
 			}
 		})
@@ -361,7 +267,7 @@ func TestDeliverPerScheme(t *testing.T) {
 // chat) otherwise.
 func TestTelegramChats(t *testing.T) {
 	rc := newReceiver(t)
-	rc.setRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
+	rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
 		switch {
 		case bytes.Contains(body, []byte(`"@bad`)):
 			w.WriteHeader(http.StatusBadRequest)
@@ -387,9 +293,9 @@ func TestTelegramChats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.chats, func(t *testing.T) {
-			before := len(rc.got())
-			p, _ := newTestPlugin(t, config("telegram://"+telegramToken+"@telegram?chats="+tt.chats, fmt.Sprintf("base_url = %q", rc.srv.URL)))
-			r := deliver(t, p, failedDeployment("ev-t"))[0]
+			before := len(rc.Requests())
+			p, _ := newTestPlugin(t, config("telegram://"+telegramToken+"@telegram?chats="+tt.chats, fmt.Sprintf("base_url = %q", rc.URL)))
+			r := plugintest.Deliver(t, p, failedDeployment("ev-t"))[0]
 			if r.GetOutcome() != tt.want || time.Duration(r.GetRetryAfterMs())*time.Millisecond != tt.after {
 				t.Fatalf("result %v", r)
 			}
@@ -402,12 +308,12 @@ func TestTelegramChats(t *testing.T) {
 				t.Fatalf("message %q shows the token", r.GetMessage())
 			}
 			n := strings.Count(tt.chats, ",") + 1
-			if got := len(rc.got()) - before; got != n {
+			if got := len(rc.Requests()) - before; got != n {
 				t.Fatalf("%d requests for %d chats", got, n)
 			}
 			if tt.want == retry { // the retry sends to every chat again
-				deliver(t, p, failedDeployment("ev-t"))
-				if got := len(rc.got()) - before; got != 2*n {
+				plugintest.Deliver(t, p, failedDeployment("ev-t"))
+				if got := len(rc.Requests()) - before; got != 2*n {
 					t.Fatalf("%d requests after the retry, want %d", got, 2*n)
 				}
 			}
@@ -462,36 +368,12 @@ func TestOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
-			p, _ := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", rc.srv.URL)))
-			r := deliver(t, p, failedDeployment("ev-o"))[0]
-			if r.GetOutcome() != tt.want {
-				t.Fatalf("outcome %v, want %v (%s)", r.GetOutcome(), tt.want, r.GetMessage())
-			}
-			after := time.Duration(r.GetRetryAfterMs()) * time.Millisecond
-			if after < tt.afterMin || after > tt.afterMax {
-				t.Errorf("retry after %v, want %v to %v", after, tt.afterMin, tt.afterMax)
-			}
-			for _, m := range tt.msg {
-				if !strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q lacks %q", r.GetMessage(), m)
-				}
-			}
-			for _, m := range tt.msgAbsent {
-				if strings.Contains(r.GetMessage(), m) {
-					t.Errorf("message %q has %q", r.GetMessage(), m)
-				}
-			}
-			if len(r.GetMessage()) > 1024 {
-				t.Errorf("message of %d bytes", len(r.GetMessage()))
-			}
-			if n := len(rc.got()); n != 1 {
+			rc.SetRespond(outboundtest.Reply(tt.status, tt.header, tt.body))
+			p, _ := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", rc.URL)))
+			r := plugintest.Deliver(t, p, failedDeployment("ev-o"))[0]
+			plugintest.CheckResult(t, r, plugintest.WantResult{Outcome: tt.want, RetryAfterMin: tt.afterMin, RetryAfterMax: tt.afterMax,
+				Has: tt.msg, HasNot: tt.msgAbsent})
+			if n := len(rc.Requests()); n != 1 {
 				t.Errorf("the receiver got %d requests (a redirect followed?)", n)
 			}
 		})
@@ -501,15 +383,10 @@ func TestOutcomes(t *testing.T) {
 // TestTimeout: a service slower than timeout makes the event retry.
 func TestTimeout(t *testing.T) {
 	rc := newReceiver(t)
-	rc.setRespond(func(_ http.ResponseWriter, r *http.Request, _ []byte) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
-	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.srv.URL), `timeout = "200ms"`))
+	rc.SetRespond(outboundtest.Stall(5 * time.Second))
+	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL), `timeout = "200ms"`))
 	start := time.Now()
-	r := deliver(t, p, failedDeployment("ev-slow"))[0]
+	r := plugintest.Deliver(t, p, failedDeployment("ev-slow"))[0]
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v", took)
 	}
@@ -521,14 +398,9 @@ func TestTimeout(t *testing.T) {
 // TestUnreachable: no one listening makes the event retry, and the message
 // does not show the URL (its path holds the token).
 func TestUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := outboundtest.ClosedAddr(t)
 	p, buf := newTestPlugin(t, config("discord://"+discordToken+"@"+discordID, fmt.Sprintf("base_url = %q", "http://"+addr)))
-	r := deliver(t, p, failedDeployment("ev-u"))[0]
+	r := plugintest.Deliver(t, p, failedDeployment("ev-u"))[0]
 	if r.GetOutcome() != retry || !strings.Contains(r.GetMessage(), "request failed") || !strings.Contains(r.GetMessage(), "refused") {
 		t.Fatalf("result %v", r)
 	}
@@ -542,7 +414,7 @@ func TestUnreachable(t *testing.T) {
 // TestCancelled: events not sent when Deliver's context ends are retried.
 func TestCancelled(t *testing.T) {
 	rc := newReceiver(t)
-	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.srv.URL), "max_concurrency = 1"))
+	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL), "max_concurrency = 1"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	resp, err := p.Deliver(ctx, &pluginv1.DeliverRequest{Events: []*pluginv1.Event{failedDeployment("a"), failedDeployment("b")}})
@@ -554,7 +426,7 @@ func TestCancelled(t *testing.T) {
 			t.Errorf("result %v", r)
 		}
 	}
-	if n := len(rc.got()); n != 0 {
+	if n := len(rc.Requests()); n != 0 {
 		t.Fatalf("%d requests", n)
 	}
 }
@@ -575,35 +447,22 @@ func TestNotConfigured(t *testing.T) {
 // allowed.
 func TestConcurrencyBound(t *testing.T) {
 	rc := newReceiver(t)
-	rc.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		time.Sleep(40 * time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
 	})
-	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.srv.URL), "max_concurrency = 3"))
-	var wg sync.WaitGroup
-	for c := range 3 {
-		wg.Go(func() {
-			var events []*pluginv1.Event
-			for i := range 8 {
-				events = append(events, failedDeployment(fmt.Sprintf("c%d-ev-%d", c, i)))
-			}
-			resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-			if err != nil || len(resp.GetResults()) != len(events) {
-				t.Errorf("Deliver: %v, %d results", err, len(resp.GetResults()))
-				return
-			}
-			for _, r := range resp.GetResults() {
-				if r.GetOutcome() != delivered {
-					t.Errorf("result %v", r)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if m := rc.maxInflight.Load(); m > 3 || m < 2 {
+	p, _ := newTestPlugin(t, config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL), "max_concurrency = 3"))
+	plugintest.DeliverAtOnce(t, p, 3, func(c int) []*pluginv1.Event {
+		var events []*pluginv1.Event
+		for i := range 8 {
+			events = append(events, failedDeployment(fmt.Sprintf("c%d-ev-%d", c, i)))
+		}
+		return events
+	})
+	if m := rc.MaxInflight(); m > 3 || m < 2 {
 		t.Fatalf("at most %d requests were in flight, want 2 or 3 (max_concurrency = 3)", m)
 	}
-	if n := len(rc.got()); n != 24 {
+	if n := len(rc.Requests()); n != 24 {
 		t.Fatalf("%d requests", n)
 	}
 }
@@ -613,25 +472,25 @@ func TestConcurrencyBound(t *testing.T) {
 // event fails saying why; with allow_private it is reached.
 func TestPrivateRefusedAtDial(t *testing.T) {
 	rc := newReceiver(t)
-	_, port, _ := net.SplitHostPort(rc.hostPort())
+	_, port, _ := net.SplitHostPort(rc.HostPort())
 	for _, tt := range []struct{ name, hcl string }{
 		{"base_url", fmt.Sprintf("url = %q\nbase_url = %q", "discord://tok@1", "http://localhost:"+port)},
 		{"ntfy server", fmt.Sprintf("url = %q", "ntfy://localhost:"+port+"/alerts?scheme=http")},
 		{"generic host", fmt.Sprintf("url = %q", "generic+http://localhost:"+port+"/hook")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(rc.got())
+			before := len(rc.Requests())
 			l, buf := plugintest.JSONLogger()
 			p := newWithLogger(l)
 			if err := plugintest.Configure(p, Spec(), tt.hcl); err != nil {
 				t.Fatal(err)
 			}
-			r := deliver(t, p, failedDeployment("ev-p"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-p"))[0]
 			if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "refused to connect to") ||
 				!strings.Contains(r.GetMessage(), "a loopback address (a configuration problem") || !strings.Contains(r.GetMessage(), "not retried") {
 				t.Fatalf("result %v", r)
 			}
-			if n := len(rc.got()) - before; n != 0 {
+			if n := len(rc.Requests()) - before; n != 0 {
 				t.Fatalf("the receiver got %d requests", n)
 			}
 			if !strings.Contains(buf.String(), "chat message not delivered") {
@@ -640,7 +499,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 			if err := plugintest.Configure(p, Spec(), tt.hcl+"\nallow_private = true"); err != nil {
 				t.Fatal(err)
 			}
-			if r := deliver(t, p, failedDeployment("ev-p"))[0]; r.GetOutcome() != delivered {
+			if r := plugintest.Deliver(t, p, failedDeployment("ev-p"))[0]; r.GetOutcome() != delivered {
 				t.Fatalf("with allow_private: %v", r)
 			}
 		})
@@ -652,7 +511,7 @@ func TestPrivateRefusedAtDial(t *testing.T) {
 // URL's tokens into results or the log.
 func TestSecretsNeverShown(t *testing.T) {
 	rc := newReceiver(t)
-	addr := rc.hostPort()
+	addr := rc.HostPort()
 	urls := []string{
 		"discord://" + discordToken + "@" + discordID,
 		"slack://hook:" + slackA + "-" + slackB + "-" + slackC + "@webhook",
@@ -665,7 +524,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	secrets := []string{discordToken, slackC, slackA + "-" + slackB, telegramToken, "AAH-S3KRIT_telegram", "S3KRIT"}
 	for _, status := range []int{200, 301, 400, 429, 503} {
-		rc.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		rc.SetRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
 			var echo bytes.Buffer
 			_ = r.Header.Write(&echo)
 			w.Header().Set("Location", "http://x.example.com"+r.RequestURI)
@@ -675,10 +534,10 @@ func TestSecretsNeverShown(t *testing.T) {
 		for _, u := range urls {
 			extra := []string{}
 			if !strings.Contains(u, addr) {
-				extra = append(extra, fmt.Sprintf("base_url = %q", rc.srv.URL))
+				extra = append(extra, fmt.Sprintf("base_url = %q", rc.URL))
 			}
 			p, buf := newTestPlugin(t, config(u, extra...))
-			r := deliver(t, p, failedDeployment("ev-s"))[0]
+			r := plugintest.Deliver(t, p, failedDeployment("ev-s"))[0]
 			for _, sink := range []string{r.GetMessage(), buf.String()} {
 				for _, secret := range secrets {
 					if strings.Contains(sink, secret) {
@@ -691,32 +550,6 @@ func TestSecretsNeverShown(t *testing.T) {
 			if status != 200 && (status != 301 || !strings.Contains(u, addr)) && !strings.Contains(r.GetMessage(), "[redacted]") {
 				t.Errorf("status %d, %.10s…: message %q has nothing redacted", status, u, r.GetMessage())
 			}
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"1", time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"3600", time.Hour},
-		{"99999999999999999999999", time.Hour},
-		{"-5", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"Sun, 01 Mar 2026 12:01:30 GMT", 90 * time.Second},
-		{"Sun, 01 Mar 2026 11:59:00 GMT", 0},
-		{"Mon, 02 Mar 2026 12:00:00 GMT", time.Hour},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.in, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -741,23 +574,6 @@ func TestBodyRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := bodyRetryAfter([]byte(tt.in)); got != tt.want {
 			t.Errorf("bodyRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"ok", "ok"},
-		{"  a\r\n\tb  ", "a b"},
-		{`{"error":"x"}`, "{ error : x }"},
-		{"\x1b[2J\x00bell\x07", "[2J bell"},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{strings.Repeat("é", 200), strings.Repeat("é", 128) + "…"},
-	}
-	for _, tt := range tests {
-		if got := quote([]byte(tt.in)); got != tt.want {
-			t.Errorf("quote(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -789,23 +605,22 @@ func TestRequestURL(t *testing.T) {
 // TestOwnUserAgent: a generic URL's @User-Agent header is sent as it is.
 func TestOwnUserAgent(t *testing.T) {
 	rc := newReceiver(t)
-	p, _ := newTestPlugin(t, config("generic+http://"+rc.hostPort()+"/hook?@User-Agent=ops-bot"))
-	if r := deliver(t, p, failedDeployment("ev-ua"))[0]; r.GetOutcome() != delivered {
+	p, _ := newTestPlugin(t, config("generic+http://"+rc.HostPort()+"/hook?@User-Agent=ops-bot"))
+	if r := plugintest.Deliver(t, p, failedDeployment("ev-ua"))[0]; r.GetOutcome() != delivered {
 		t.Fatalf("result %v", r)
 	}
-	if got := rc.got()[0].header.Get("User-Agent"); got != "ops-bot" {
+	if got := rc.Requests()[0].Header.Get("User-Agent"); got != "ops-bot" {
 		t.Fatalf("User-Agent %q", got)
 	}
 }
 
 func TestRedactions(t *testing.T) {
 	got := redactions([]string{"ab", "a b/c", "ab"})
-	want := []string{"a%20b%2Fc", "a+b%2Fc", "a b/c", "ab"}
+	want := []string{"ab", "a b/c", "a%20b%2Fc", "a+b%2Fc"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("redactions = %q, want %q", got, want)
 	}
-	s := &settings{redact: redactions([]string{"tok", "tok-en"})}
-	if m := s.scrub("tok-en and tok"); m != "[redacted] and [redacted]" {
+	if m := outbound.Scrub("tok-en and tok", redactions([]string{"tok", "tok-en"})); m != "[redacted] and [redacted]" {
 		t.Fatalf("scrub = %q", m)
 	}
 }

@@ -67,15 +67,15 @@ func TestConformance(t *testing.T) {
 	sdktest.Run(t, sdktest.Options{
 		Command:     sdktest.SelfCommand(),
 		Kind:        sdk.KindAlerts,
-		GoodConfigs: []string{config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.srv.URL))},
+		GoodConfigs: []string{config("discord://tok@1", fmt.Sprintf("base_url = %q", rc.URL))},
 	})
-	hits := rc.got()
+	hits := rc.Requests()
 	if len(hits) != len(sdktest.SampleEvents()) {
 		t.Fatalf("the receiver got %d requests for %d sample events", len(hits), len(sdktest.SampleEvents()))
 	}
 	var bodies []string
 	for _, h := range hits {
-		bodies = append(bodies, string(h.body))
+		bodies = append(bodies, string(h.Body))
 	}
 	for _, s := range []string{`❌ Deployment failed\nDeployment #42\nError: build failed: exit status 1`, `🔥 CPU high\nCPU at 97.5% (threshold 90%)`} {
 		if !strings.Contains(strings.Join(bodies, "\n"), s) {

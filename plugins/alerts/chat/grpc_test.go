@@ -20,7 +20,7 @@ import (
 // without the token), and Deliver to a receiver on loopback.
 func TestOverGRPC(t *testing.T) {
 	rc := newReceiver(t)
-	rc.setRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
+	rc.SetRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
 		if bytes.Contains(body, []byte("refuse-me")) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"message":"Invalid Form Body"}`)
@@ -31,19 +31,13 @@ func TestOverGRPC(t *testing.T) {
 	c := plugintest.Connect(t, New())
 	ctx := context.Background()
 
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name {
-		t.Fatalf("info %v", info)
-	}
+	plugintest.CheckInfo(t, c, sdk.KindAlerts, Name, Version)
 
 	bad, diags := decode.Source(Spec(), []byte(config("discord://"+discordToken+"@"+discordID+"/S3KRIT")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	err = c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
+	err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
 	if err == nil || !strings.Contains(err.Error(), "url: discord: the URL has a path") {
 		t.Fatalf("Configure with a path: %v", err)
 	}
@@ -52,7 +46,7 @@ func TestOverGRPC(t *testing.T) {
 	}
 
 	js, diags := decode.Source(Spec(), []byte(config("discord://"+discordToken+"@"+discordID,
-		fmt.Sprintf("base_url = %q", rc.srv.URL), "max_concurrency = 2")), "test.hcl", nil)
+		fmt.Sprintf("base_url = %q", rc.URL), "max_concurrency = 2")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -62,32 +56,26 @@ func TestOverGRPC(t *testing.T) {
 
 	refused := &pluginv1.Event{Id: "g-3", Type: "app.stopped", DataJson: []byte(`{"app_name":"refuse-me"}`)}
 	events := []*pluginv1.Event{failedDeployment("g-1"), {Id: "g-2", Type: "app.cpu", DataJson: []byte(`{"value":97.5,"threshold":90}`)}, refused}
-	resp, err := c.(sdk.AlertSink).Deliver(ctx, &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver over gRPC: %v", err)
-	}
+	results := plugintest.Deliver(t, c.(sdk.AlertSink), events...)
 	want := []pluginv1.DeliveryOutcome{delivered, delivered, failed}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results", len(resp.GetResults()))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() || r.GetOutcome() != want[i] {
+	for i, r := range results {
+		if r.GetOutcome() != want[i] {
 			t.Errorf("result %d: %v, want %v", i, r, want[i])
 		}
 		if strings.Contains(r.GetMessage(), discordToken) {
 			t.Errorf("result %d shows the token: %q", i, r.GetMessage())
 		}
 	}
-	if r := resp.GetResults()[2]; !strings.Contains(r.GetMessage(), "Invalid Form Body") {
+	if r := results[2]; !strings.Contains(r.GetMessage(), "Invalid Form Body") {
 		t.Errorf("result 2: %q", r.GetMessage())
 	}
-	hits := rc.got()
+	hits := rc.Requests()
 	if len(hits) != 3 {
 		t.Fatalf("%d requests", len(hits))
 	}
 	var contents []string
 	for _, h := range hits {
-		contents = append(contents, string(h.body))
+		contents = append(contents, string(h.Body))
 	}
 	all := strings.Join(contents, "\n")
 	for _, s := range []string{`❌ Deployment failed — shop`, `🔥 CPU high\nCPU at 97.5% (threshold 90%)`, `⏹️ App stopped — refuse-me`} {

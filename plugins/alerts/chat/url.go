@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 )
 
 // maxURL bounds the length of the url attribute.
@@ -29,7 +31,6 @@ const (
 const (
 	maxTelegramChats = 50
 	maxGenericFields = 32
-	maxHeaderValue   = 4 << 10
 )
 
 // target is a parsed chat URL: the service, the origin of its API, the
@@ -816,33 +817,21 @@ func parseGeneric(scheme string, u *url.URL, q url.Values) (*target, error) {
 	return t, nil
 }
 
-// refusedHeader reports whether canon is a header a generic URL may not set: the ones the
-// request's framing owns, and hop-by-hop ones.
-func refusedHeader(canon string) bool {
-	switch canon {
-	case "Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection", "Keep-Alive",
-		"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect":
-		return true
-	}
-	return false
-}
-
-// checkHeader checks a header a generic URL sets. Its errors show the name
+// checkHeader checks a header a generic URL sets: a name of at most 64
+// bytes and what outbound.CheckHeader checks. Its errors show the name
 // when it is a valid one, never the value.
 func checkHeader(name, value string) error {
-	if name == "" || len(name) > 64 || !onlyChars(name, "!#$%&'*+-.^_`|~", true) {
+	if len(name) > 64 || !outbound.ValidHeaderName(name) {
 		return errors.New("a header parameter (@Name=value) needs a valid header name")
 	}
-	if refusedHeader(name) {
-		return fmt.Errorf("header %q is refused: the plugin and its HTTP client set it", name)
-	}
-	if len(value) > maxHeaderValue {
-		return fmt.Errorf("the value of header %q is longer than %d bytes", name, maxHeaderValue)
-	}
-	for i := 0; i < len(value); i++ {
-		if b := value[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return fmt.Errorf("the value of header %q holds a control character", name)
+	err := outbound.CheckHeader(name, value, func(canon string) string {
+		if outbound.ReservedHeader(canon) {
+			return "the plugin and its HTTP client set it"
 		}
+		return ""
+	})
+	if err != nil {
+		return fmt.Errorf("headers: %w", err)
 	}
 	return nil
 }

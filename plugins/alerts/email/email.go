@@ -73,7 +73,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +82,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
 	"github.com/wisehosting/wisehosting/sdk/mail"
 	"github.com/wisehosting/wisehosting/sdk/netguard"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/units"
 )
@@ -199,8 +199,8 @@ type settings struct {
 	domain string // of from, for Message-IDs
 	prefix string
 	tmpl   *template.Template // the HTML body's
-	// sem bounds the mails being sent, across concurrent Deliver calls.
-	sem chan struct{}
+	// limit bounds the mails being sent, across concurrent Deliver calls.
+	limit *outbound.Limiter
 }
 
 // Plugin is the email alert sink. Create it with New.
@@ -248,7 +248,6 @@ func (p *Plugin) validate() error {
 		Password:     c.Password,
 		ServerName:   c.ServerName,
 		AllowPrivate: c.AllowPrivate,
-		Timeout:      DefaultTimeout,
 	}
 	if c.Port != nil {
 		if *c.Port < 1 || *c.Port > 65535 {
@@ -264,15 +263,9 @@ func (p *Plugin) validate() error {
 	default:
 		srv.Security = mail.Plain
 	}
-	if c.Timeout != "" {
-		d, err := units.ParseDuration(c.Timeout)
-		if err != nil {
-			return fmt.Errorf("timeout: %w", err)
-		}
-		if d < MinTimeout || d > MaxTimeout {
-			return fmt.Errorf("timeout = %q: must be between %v and %v", c.Timeout, MinTimeout, MaxTimeout)
-		}
-		srv.Timeout = d
+	var err error
+	if srv.Timeout, err = units.DurationSetting("timeout", c.Timeout, DefaultTimeout, MinTimeout, MaxTimeout); err != nil {
+		return err
 	}
 	if c.CAFile != "" {
 		pool, err := loadCAFile(c.CAFile)
@@ -324,12 +317,9 @@ func (p *Plugin) validate() error {
 		s.to = append(s.to, a.String())
 	}
 
-	conc := DefaultMaxConcurrency
-	if c.MaxConcurrency != nil {
-		conc = *c.MaxConcurrency
-		if conc < 1 || conc > MaxMaxConcurrency {
-			return fmt.Errorf("max_concurrency = %d: must be between 1 and %d", conc, MaxMaxConcurrency)
-		}
+	conc, err := outbound.MaxConcurrency(c.MaxConcurrency, DefaultMaxConcurrency, MaxMaxConcurrency)
+	if err != nil {
+		return err
 	}
 	if c.SubjectPrefix != nil {
 		prefix := *c.SubjectPrefix
@@ -341,7 +331,7 @@ func (p *Plugin) validate() error {
 		}
 		s.prefix = strings.TrimSpace(prefix)
 	}
-	s.sem = make(chan struct{}, conc)
+	s.limit = outbound.NewLimiter(conc)
 	p.settings.Store(s)
 	return nil
 }
@@ -390,24 +380,11 @@ func (p *Plugin) Deliver(ctx context.Context, req *pluginv1.DeliverRequest) (*pl
 		}
 		return &pluginv1.DeliverResponse{Results: results}, nil
 	}
-	var wg sync.WaitGroup
-	for i, ev := range events {
-		if ctx.Err() != nil { // select below would pick at random
-			results[i] = result(ev, retry, "not sent: the delivery was cancelled ("+ctx.Err().Error()+")")
-			continue
-		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i] = result(ev, retry, "not sent: the delivery was cancelled ("+ctx.Err().Error()+")")
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-s.sem }()
-			results[i] = p.send(ctx, s, ev)
+	s.limit.Each(ctx, len(events),
+		func(i int) { results[i] = p.send(ctx, s, events[i]) },
+		func(i int, err error) {
+			results[i] = result(events[i], retry, "not sent: the delivery was cancelled ("+err.Error()+")")
 		})
-	}
-	wg.Wait()
 	return &pluginv1.DeliverResponse{Results: results}, nil
 }
 
@@ -426,7 +403,7 @@ func result(ev *pluginv1.Event, o pluginv1.DeliveryOutcome, msg string) *pluginv
 func (p *Plugin) send(ctx context.Context, s *settings, ev *pluginv1.Event) *pluginv1.DeliveryResult {
 	start := time.Now()
 	res := s.mail(ctx, ev, start)
-	res.Message = s.scrub(res.GetMessage())
+	res.Message = outbound.Scrub(res.GetMessage(), []string{s.server.Password})
 	kv := []any{"id", ev.GetId(), "type", ev.GetType(), "attempt", ev.GetAttempt(), "server", s.server.Address(),
 		"recipients", len(s.to), "outcome", res.GetOutcome().String(), "took", time.Since(start).Round(time.Millisecond).String(),
 		"message", res.GetMessage()}
@@ -517,12 +494,4 @@ func validEventType(typ string) bool {
 		}
 	}
 	return true
-}
-
-// scrub removes the password from msg.
-func (s *settings) scrub(msg string) string {
-	if pw := s.server.Password; pw != "" && strings.Contains(msg, pw) {
-		msg = strings.ReplaceAll(msg, pw, "[redacted]")
-	}
-	return msg
 }

@@ -54,16 +54,10 @@ func config(t testing.TB, srv *mailtest.Server, extra ...string) string {
 	return strings.Join(append(lines, extra...), "\n")
 }
 
-// newTestPlugin returns a plugin configured with src, logging JSON into the
-// returned buffer.
+// newTestPlugin returns a plugin configured with src, logging JSON into
+// the returned buffer.
 func newTestPlugin(t *testing.T, src string) (*Plugin, *plugintest.LogBuffer) {
-	t.Helper()
-	l, buf := plugintest.JSONLogger()
-	p := newWithLogger(l)
-	if err := plugintest.Configure(p, Spec(), src); err != nil {
-		t.Fatalf("Configure: %v", err)
-	}
-	return p, buf
+	return plugintest.ConfigureNew(t, newWithLogger, Spec(), src)
 }
 
 var eventTime = time.Date(2026, 3, 1, 12, 30, 45, 0, time.UTC)
@@ -76,36 +70,7 @@ func testEvent(id string) *pluginv1.Event {
 	}
 }
 
-func deliver(t *testing.T, p *Plugin, events ...*pluginv1.Event) []*pluginv1.DeliveryResult {
-	t.Helper()
-	resp, err := p.Deliver(context.Background(), &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results for %d events", len(resp.GetResults()), len(events))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() {
-			t.Fatalf("result %d is for %q, want %q", i, r.GetEventId(), events[i].GetId())
-		}
-	}
-	return resp.GetResults()
-}
-
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindAlerts {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindAlerts, Name, Version) }
 
 func TestConfigure(t *testing.T) {
 	dir := t.TempDir()
@@ -126,8 +91,8 @@ func TestConfigure(t *testing.T) {
 		{name: "minimal", hcl: base, check: func(t *testing.T, s *settings) {
 			srv := s.server
 			if srv.Address() != "smtp.example.com:587" || srv.Security != mail.StartTLS || srv.Timeout != DefaultTimeout ||
-				cap(s.sem) != DefaultMaxConcurrency || s.prefix != DefaultSubjectPrefix || srv.AllowPrivate || srv.RootCAs != nil {
-				t.Errorf("defaults: %+v, concurrency %d, prefix %q", srv, cap(s.sem), s.prefix)
+				s.limit.Cap() != DefaultMaxConcurrency || s.prefix != DefaultSubjectPrefix || srv.AllowPrivate || srv.RootCAs != nil {
+				t.Errorf("defaults: %+v, concurrency %d, prefix %q", srv, s.limit.Cap(), s.prefix)
 			}
 			if s.from != "<alerts@example.com>" || len(s.to) != 1 || s.domain != "example.com" {
 				t.Errorf("from %q to %v domain %q", s.from, s.to, s.domain)
@@ -138,8 +103,8 @@ func TestConfigure(t *testing.T) {
 			check: func(t *testing.T, s *settings) {
 				srv := s.server
 				if srv.Address() != "smtp.example.com:2525" || srv.Username != "u" || srv.Password != testPass ||
-					srv.Timeout != 250*time.Millisecond || cap(s.sem) != 4 || s.prefix != "" || srv.ServerName != "mail.example.com" || srv.RootCAs == nil {
-					t.Errorf("%+v, concurrency %d, prefix %q", srv, cap(s.sem), s.prefix)
+					srv.Timeout != 250*time.Millisecond || s.limit.Cap() != 4 || s.prefix != "" || srv.ServerName != "mail.example.com" || srv.RootCAs == nil {
+					t.Errorf("%+v, concurrency %d, prefix %q", srv, s.limit.Cap(), s.prefix)
 				}
 			}},
 		{name: "tls", hcl: base + "\ntls = true", check: func(t *testing.T, s *settings) {
@@ -239,7 +204,7 @@ func TestConfigureKeepsPrevious(t *testing.T) {
 	if p.settings.Load() != before {
 		t.Fatal("a rejected config replaced the settings")
 	}
-	res := deliver(t, p, testEvent("e-1"))
+	res := plugintest.Deliver(t, p, testEvent("e-1"))
 	if res[0].GetOutcome() != delivered {
 		t.Fatalf("result %v", res[0])
 	}
@@ -248,7 +213,7 @@ func TestConfigureKeepsPrevious(t *testing.T) {
 func TestDeliver(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{Username: testUser, Password: testPass})
 	p, logs := newTestPlugin(t, config(t, srv, fmt.Sprintf("username = %q\npassword = %q", testUser, testPass)))
-	res := deliver(t, p, testEvent("evt-1"), testEvent("evt-2"))
+	res := plugintest.Deliver(t, p, testEvent("evt-1"), testEvent("evt-2"))
 	for _, r := range res {
 		if r.GetOutcome() != delivered || r.GetMessage() != fmt.Sprintf("sent to 2 recipients via %s", srv.Addr()) {
 			t.Errorf("result %v", r)
@@ -340,7 +305,7 @@ func TestDeliverOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := mailtest.Start(t, tt.opts)
 			p, logs := newTestPlugin(t, config(t, srv, tt.extra...))
-			r := deliver(t, p, testEvent("e-1"))[0]
+			r := plugintest.Deliver(t, p, testEvent("e-1"))[0]
 			if r.GetOutcome() != tt.outcome || !strings.Contains(r.GetMessage(), tt.want) {
 				t.Fatalf("result %v, want %v with %q", r, tt.outcome, tt.want)
 			}
@@ -367,7 +332,7 @@ func TestDeliverGuard(t *testing.T) {
 	src := strings.Replace(config(t, srv), "allow_private = true", "allow_private = false", 1)
 	src = strings.Replace(src, `host = "127.0.0.1"`, `host = "localhost"`, 1)
 	p, _ := newTestPlugin(t, src)
-	r := deliver(t, p, testEvent("e-1"))[0]
+	r := plugintest.Deliver(t, p, testEvent("e-1"))[0]
 	if r.GetOutcome() != failed || !strings.Contains(r.GetMessage(), "loopback") || !strings.Contains(r.GetMessage(), "allow_private") {
 		t.Fatalf("result %v", r)
 	}
@@ -386,7 +351,7 @@ func TestDeliverBadEvents(t *testing.T) {
 		{Id: "y", Type: "app.cpu", DataJson: []byte(`{"broken"`)},
 		{Id: "z", Type: "Weird Type\r\nBcc: x@example.com", DataJson: []byte(`{}`)},
 	}
-	res := deliver(t, p, events...)
+	res := plugintest.Deliver(t, p, events...)
 	for i, want := range []string{"no id", "not printable ASCII", "not a JSON object", "not a JSON object"} {
 		if res[i].GetOutcome() != failed || !strings.Contains(res[i].GetMessage(), want) {
 			t.Errorf("event %d: %v, want failed with %q", i, res[i], want)
@@ -412,7 +377,7 @@ func TestDeliverBadEvents(t *testing.T) {
 
 func TestDeliverUnconfigured(t *testing.T) {
 	p := New()
-	r := deliver(t, p, testEvent("e-1"))[0]
+	r := plugintest.Deliver(t, p, testEvent("e-1"))[0]
 	if r.GetOutcome() != retry || !strings.Contains(r.GetMessage(), "not configured") {
 		t.Fatalf("result %v", r)
 	}
@@ -429,7 +394,7 @@ func TestDeliverConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			for _, r := range deliver(t, p, events...) {
+			for _, r := range plugintest.Deliver(t, p, events...) {
 				if r.GetOutcome() != delivered {
 					t.Errorf("result %v", r)
 				}

@@ -21,13 +21,7 @@ func TestOverGRPC(t *testing.T) {
 	c := plugintest.Connect(t, New())
 	ctx := context.Background()
 
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name {
-		t.Fatalf("info %v", info)
-	}
+	plugintest.CheckInfo(t, c, sdk.KindAlerts, Name, Version)
 
 	// Credentials in clear text to a public address: refused.
 	bad, diags := decode.Source(Spec(), []byte(fmt.Sprintf("host = \"203.0.113.7\"\nstarttls = false\nfrom = \"a@example.com\"\n"+
@@ -35,7 +29,7 @@ func TestOverGRPC(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	err = c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
+	err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
 	if err == nil || !strings.Contains(err.Error(), "clear text") {
 		t.Fatalf("Configure with clear-text credentials: %v", err)
 	}
@@ -52,16 +46,10 @@ func TestOverGRPC(t *testing.T) {
 	}
 
 	events := []*pluginv1.Event{testEvent("g-1"), testEvent("g-2"), {Id: "g 3", Type: "app.cpu"}}
-	resp, err := c.(sdk.AlertSink).Deliver(ctx, &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver over gRPC: %v", err)
-	}
+	results := plugintest.Deliver(t, c.(sdk.AlertSink), events...)
 	want := []pluginv1.DeliveryOutcome{delivered, delivered, failed}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results", len(resp.GetResults()))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() || r.GetOutcome() != want[i] {
+	for i, r := range results {
+		if r.GetOutcome() != want[i] {
 			t.Errorf("result %d: %v, want %v", i, r, want[i])
 		}
 	}

@@ -65,7 +65,7 @@ func TestConformance(t *testing.T) {
 	sdktest.Run(t, sdktest.Options{
 		Command:     sdktest.SelfCommand(),
 		Kind:        sdk.KindAlerts,
-		GoodConfigs: []string{config(rc.srv.URL, tableSecret)},
+		GoodConfigs: []string{config(rc.URL, tableSecret)},
 	})
 	for _, ev := range sdktest.SampleEvents() {
 		if n := rc.count(ev.GetId()); n != 1 {

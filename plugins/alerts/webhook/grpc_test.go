@@ -20,19 +20,13 @@ func TestOverGRPC(t *testing.T) {
 	c := plugintest.Connect(t, New())
 	ctx := context.Background()
 
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindAlerts || info.GetName() != Name {
-		t.Fatalf("info %v", info)
-	}
+	plugintest.CheckInfo(t, c, sdk.KindAlerts, Name, Version)
 
-	bad, diags := decode.Source(Spec(), []byte(config(rc.srv.URL, strings.TrimPrefix(secret, "whsec_"))), "test.hcl", nil)
+	bad, diags := decode.Source(Spec(), []byte(config(rc.URL, strings.TrimPrefix(secret, "whsec_"))), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	err = c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
+	err := c.Configure(ctx, &pluginv1.ConfigureRequest{ApiVersion: sdk.APIVersion1, ConfigJson: bad})
 	if err == nil || !strings.Contains(err.Error(), `secret must start with "whsec_"`) {
 		t.Fatalf("Configure with a bare base64 secret: %v", err)
 	}
@@ -40,7 +34,7 @@ func TestOverGRPC(t *testing.T) {
 		t.Fatal("the Configure error shows the secret")
 	}
 
-	js, diags := decode.Source(Spec(), []byte(config(rc.srv.URL, secret, "max_concurrency = 2")), "test.hcl", nil)
+	js, diags := decode.Source(Spec(), []byte(config(rc.URL, secret, "max_concurrency = 2")), "test.hcl", nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -49,16 +43,10 @@ func TestOverGRPC(t *testing.T) {
 	}
 
 	events := []*pluginv1.Event{testEvent("g-1"), testEvent("g-2"), {Id: "g.3", Type: "app.cpu"}}
-	resp, err := c.(sdk.AlertSink).Deliver(ctx, &pluginv1.DeliverRequest{Events: events})
-	if err != nil {
-		t.Fatalf("Deliver over gRPC: %v", err)
-	}
+	results := plugintest.Deliver(t, c.(sdk.AlertSink), events...)
 	want := []pluginv1.DeliveryOutcome{delivered, delivered, failed}
-	if len(resp.GetResults()) != len(events) {
-		t.Fatalf("%d results", len(resp.GetResults()))
-	}
-	for i, r := range resp.GetResults() {
-		if r.GetEventId() != events[i].GetId() || r.GetOutcome() != want[i] {
+	for i, r := range results {
+		if r.GetOutcome() != want[i] {
 			t.Errorf("result %d: %v, want %v", i, r, want[i])
 		}
 	}

@@ -71,9 +71,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -83,6 +81,7 @@ import (
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/event"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 	"github.com/wisehosting/wisehosting/sdk/units"
@@ -216,26 +215,16 @@ func newWithLogger(l hclog.Logger) *Plugin {
 
 func (p *Plugin) validate() error {
 	c := &p.cfg
-	s := &settings{timeout: DefaultTimeout, concurrency: DefaultMaxConcurrency}
-	ep := &stdwebhook.Endpoint{Headers: http.Header{}}
-
-	if c.Timeout != "" {
-		d, err := units.ParseDuration(c.Timeout)
-		if err != nil {
-			return fmt.Errorf("timeout: %w", err)
-		}
-		if d < MinTimeout || d > MaxTimeout {
-			return fmt.Errorf("timeout = %q: must be between %v and %v", c.Timeout, MinTimeout, MaxTimeout)
-		}
-		s.timeout = d
+	s := &settings{}
+	var err error
+	if s.timeout, err = units.DurationSetting("timeout", c.Timeout, DefaultTimeout, MinTimeout, MaxTimeout); err != nil {
+		return err
 	}
-	if c.MaxConcurrency != nil {
-		s.concurrency = *c.MaxConcurrency
-		if s.concurrency < 1 || s.concurrency > MaxMaxConcurrency {
-			return fmt.Errorf("max_concurrency = %d: must be between 1 and %d", s.concurrency, MaxMaxConcurrency)
-		}
+	if s.concurrency, err = outbound.MaxConcurrency(c.MaxConcurrency, DefaultMaxConcurrency, MaxMaxConcurrency); err != nil {
+		return err
 	}
 
+	ep := &stdwebhook.Endpoint{}
 	u, err := stdwebhook.CheckURL(c.URL, c.AllowPrivate)
 	if err != nil {
 		var ae *stdwebhook.AddressError
@@ -274,24 +263,9 @@ func (p *Plugin) validate() error {
 		ep.Redact = append(ep.Redact, stdwebhook.SecretForms(raw)...)
 	}
 
-	if len(c.Headers) > MaxHeaders {
-		return fmt.Errorf("headers: at most %d headers, not %d", MaxHeaders, len(c.Headers))
-	}
-	names := make([]string, 0, len(c.Headers))
-	for name := range c.Headers {
-		names = append(names, name)
-	}
-	slices.Sort(names) // the first problem reported is always the same one
-	for _, name := range names {
-		value := c.Headers[name]
-		if err := stdwebhook.CheckHeader(name, value); err != nil {
-			return err
-		}
-		canon := http.CanonicalHeaderKey(name)
-		if _, dup := ep.Headers[canon]; dup {
-			return fmt.Errorf("headers: %q is set twice (header names are case-insensitive)", name)
-		}
-		ep.Headers[canon] = []string{value} // values of 8 bytes or more are redacted by Send
+	// Header values of 8 bytes or more are redacted by Send.
+	if ep.Headers, err = outbound.HeaderSetting(c.Headers, MaxHeaders, stdwebhook.CheckHeader); err != nil {
+		return err
 	}
 
 	s.endpoint = ep

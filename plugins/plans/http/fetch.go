@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/units"
 )
@@ -46,7 +44,7 @@ func (p *Plugin) fetch(ctx context.Context, g *generation, onlyIfEmpty bool) err
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
-		err = fmt.Errorf("fetching the plan catalogue from %s: %s", g.s.logURL, g.s.scrub(err.Error()))
+		err = fmt.Errorf("fetching the plan catalogue from %s: %s", g.s.logURL, outbound.Scrub(err.Error(), g.s.redact))
 		g.lastErr, g.lastErrAt = err, now
 		g.failures++
 		return err
@@ -123,8 +121,9 @@ func (p *Plugin) get(parent context.Context, s *settings, prev *snapshot) (*snap
 	case code >= 300 && code < 400:
 		return nil, fmt.Errorf("answered %s: redirects are not followed; set url to the address the document is served at", resp.Status)
 	case code < 200 || code >= 300:
-		quote, _ := io.ReadAll(io.LimitReader(resp.Body, maxQuote))
-		if q := clean(quote); q != "" {
+		// Scrubbed before it is cut: a cut would leave a part of a
+		// header value the whole error's scrub no longer finds.
+		if q := outbound.Clean(string(outbound.ReadAnswer(resp, s.redact).Body), maxQuote); q != "" {
 			return nil, fmt.Errorf("answered %s: %s", resp.Status, q)
 		}
 		return nil, fmt.Errorf("answered %s", resp.Status)
@@ -161,27 +160,6 @@ func (s *settings) describe(ctx context.Context, err error) error {
 		err = ue.Err
 	}
 	return err
-}
-
-// scrub masks every configured header value in msg.
-func (s *settings) scrub(msg string) string {
-	for _, v := range s.redact {
-		msg = strings.ReplaceAll(msg, v, "[redacted]")
-	}
-	return msg
-}
-
-// clean makes a quoted answer printable on one line: control characters
-// and invalid UTF-8 become spaces, runs of space one.
-func clean(b []byte) string {
-	s := strings.ToValidUTF8(string(b), " ")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
 }
 
 // sameCatalogue reports whether two catalogues are the same.

@@ -91,12 +91,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +102,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/hclspec"
+	"github.com/wisehosting/wisehosting/sdk/outbound"
 	"github.com/wisehosting/wisehosting/sdk/plans"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/units"
@@ -135,7 +133,7 @@ const (
 
 	// MaxHeaders bounds headers; MaxHeaderValue bounds each value's length.
 	MaxHeaders     = 32
-	MaxHeaderValue = 4 << 10
+	MaxHeaderValue = outbound.MaxHeaderValue
 )
 
 // RetryAfter bounds the wait before retrying a refetch that failed.
@@ -308,173 +306,66 @@ func (g *generation) stop() {
 }
 
 func newSettings(c Config) (*settings, error) {
-	s := &settings{refresh: DefaultRefresh, timeout: DefaultTimeout, maxSize: DefaultMaxSize, headers: http.Header{}}
+	s := &settings{}
 
-	u, err := checkURL(c.URL)
+	u, err := outbound.CheckURL(c.URL)
 	if err != nil {
 		return nil, err
 	}
 	s.url = u.String()
 	s.logURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 
-	if c.Refresh != "" {
-		d, err := units.ParseDuration(c.Refresh)
-		if err != nil {
-			return nil, fmt.Errorf("refresh: %w", err)
-		}
-		if d < MinRefresh || d > MaxRefresh {
-			return nil, fmt.Errorf("refresh = %q: must be between %s and %s", c.Refresh, units.FormatDuration(MinRefresh), units.FormatDuration(MaxRefresh))
-		}
-		s.refresh = d
+	if s.refresh, err = units.DurationSetting("refresh", c.Refresh, DefaultRefresh, MinRefresh, MaxRefresh); err != nil {
+		return nil, err
 	}
-	if c.Timeout != "" {
-		d, err := units.ParseDuration(c.Timeout)
-		if err != nil {
-			return nil, fmt.Errorf("timeout: %w", err)
-		}
-		if d < MinTimeout || d > MaxTimeout {
-			return nil, fmt.Errorf("timeout = %q: must be between %s and %s", c.Timeout, units.FormatDuration(MinTimeout), units.FormatDuration(MaxTimeout))
-		}
-		s.timeout = d
+	if s.timeout, err = units.DurationSetting("timeout", c.Timeout, DefaultTimeout, MinTimeout, MaxTimeout); err != nil {
+		return nil, err
 	}
-	if c.MaxSize != "" {
-		n, err := units.ParseSize(c.MaxSize)
-		if err != nil {
-			return nil, fmt.Errorf("max_size: %w", err)
-		}
-		if n < MinMaxSize || n > MaxMaxSize {
-			return nil, fmt.Errorf("max_size = %q: must be between %s and %s", c.MaxSize, units.FormatSize(MinMaxSize), units.FormatSize(MaxMaxSize))
-		}
-		s.maxSize = n
+	if s.maxSize, err = units.SizeSetting("max_size", c.MaxSize, DefaultMaxSize, MinMaxSize, MaxMaxSize); err != nil {
+		return nil, err
 	}
 
-	if len(c.Headers) > MaxHeaders {
-		return nil, fmt.Errorf("headers: at most %d headers, not %d", MaxHeaders, len(c.Headers))
+	if s.headers, err = outbound.HeaderSetting(c.Headers, MaxHeaders, checkHeader); err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(c.Headers))
-	for name := range c.Headers {
-		names = append(names, name)
-	}
-	slices.Sort(names) // the first problem reported is always the same one
-	for _, name := range names {
-		value := c.Headers[name]
-		if err := checkHeader(name, value); err != nil {
-			return nil, err
-		}
-		canon := http.CanonicalHeaderKey(name)
-		if _, dup := s.headers[canon]; dup {
-			return nil, fmt.Errorf("headers: %q is set twice (header names are case-insensitive)", name)
-		}
-		s.headers[canon] = []string{value}
-		if len(value) >= minRedact {
-			s.redact = append(s.redact, value)
+	for _, vs := range s.headers {
+		if len(vs[0]) >= minRedact {
+			s.redact = append(s.redact, vs[0])
 		}
 	}
-	s.client = newClient()
+	// No address guard: the catalogue is the operator's own, and is
+	// commonly served from a private address. Each fetch's context bounds
+	// the whole fetch (connecting, TLS, the answer, the body) to timeout,
+	// so the transport sets no timeout of its own that would fire first
+	// with a vaguer message.
+	s.client = outbound.NewClient(outbound.ClientOptions{AllowPrivate: true})
 	return s, nil
 }
 
-// checkURL parses and checks the url attribute. Its errors name the host at
-// most, never the whole URL: a query may hold a token.
-func checkURL(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, errors.New("url is required")
-	}
-	if strings.TrimSpace(raw) != raw {
-		return nil, errors.New("url has leading or trailing white space")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("url is not a valid URL: %v", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("url: the scheme must be http or https, not %q", u.Scheme)
-	case u.Opaque != "" || u.Host == "":
-		return nil, errors.New("url must be absolute: http(s)://host[:port]/path")
-	case u.User != nil:
-		return nil, errors.New("url must not hold a user name or password (they would end up in logs): send credentials with headers, e.g. Authorization")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, errors.New("url must not have a #fragment (it is never sent)")
-	case u.Hostname() == "":
-		return nil, errors.New("url has no host name")
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("url: port %q is not between 1 and 65535", port)
-		}
-	} else if strings.HasSuffix(u.Host, ":") {
-		return nil, errors.New("url: empty port")
-	}
-	return u, nil
-}
-
-// refusedHeaders are the extra headers the config may not set: the ones the
-// plugin or the request's framing own, and hop-by-hop ones.
-var refusedHeaders = []string{
-	"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range",
-	"Accept-Encoding", "Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection",
-	"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
-	"Upgrade", "Expect", "Cookie",
-}
-
-// checkHeader checks an extra header. Its errors show the name, never the
-// value.
+// checkHeader checks an extra header: what outbound.CheckHeader checks,
+// refusing the reserved headers and those the plugin sets. Its errors show
+// the name, never the value.
 func checkHeader(name, value string) error {
-	if name == "" {
-		return errors.New("headers: empty header name")
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return fmt.Errorf("headers: %q is not a valid header name", name)
-		}
-	}
-	canon := http.CanonicalHeaderKey(name)
-	if slices.Contains(refusedHeaders, canon) {
-		return fmt.Errorf("headers: %q is refused: the plugin and its HTTP client set it", name)
-	}
-	if len(value) > MaxHeaderValue {
-		return fmt.Errorf("headers: the value of %q is longer than %d bytes", name, MaxHeaderValue)
-	}
-	for i := 0; i < len(value); i++ {
-		if b := value[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return fmt.Errorf("headers: the value of %q holds a control character", name)
-		}
+	if err := outbound.CheckHeader(name, value, refuseHeader); err != nil {
+		return fmt.Errorf("headers: %w", err)
 	}
 	return nil
 }
 
-// isTokenChar reports whether c may appear in an HTTP header name (RFC
-// 9110 token).
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+// refuseHeader says why the config may not set the header canon, "" when
+// it may: the reserved headers (outbound.ReservedHeader), those of
+// conditional and range requests and Accept-Encoding, which the plugin and
+// its client set, and Cookie.
+func refuseHeader(canon string) string {
+	switch canon {
+	case "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range",
+		"Accept-Encoding", "Cookie":
+	default:
+		if !outbound.ReservedHeader(canon) {
+			return ""
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// newClient returns the HTTP client of a configuration: no proxy from the
-// environment, no redirects followed. Each fetch's context bounds it whole
-// (connecting, TLS, the answer, the body) to timeout, so the transport sets
-// no timeout of its own that would fire first with a vaguer message.
-func newClient() *http.Client {
-	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         dialer.DialContext,
-			ForceAttemptHTTP2:   true,
-			MaxIdleConns:        2,
-			MaxIdleConnsPerHost: 2,
-			IdleConnTimeout:     90 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return "the plugin and its HTTP client set it"
 }
 
 // Plans implements sdk.PlanSource: a copy of the last good catalogue, or,

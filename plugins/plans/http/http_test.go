@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,23 +15,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 	"github.com/wisehosting/wisehosting/sdk/plans"
+	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 )
 
-func TestInfo(t *testing.T) {
-	p := New()
-	info, err := p.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.GetKind() != sdk.KindPlans || info.GetName() != Name || info.GetVersion() != Version || info.GetDescription() == "" {
-		t.Errorf("info = %v", info)
-	}
-	if k := sdk.KindOf(p); k != sdk.KindPlans {
-		t.Errorf("KindOf = %q", k)
-	}
-}
+func TestInfo(t *testing.T) { plugintest.CheckInfo(t, New(), sdk.KindPlans, Name, Version) }
 
 // withRefresh is want with refresh_after_ms set as Plans sets it.
 func withRefresh(want *pluginv1.PlansResponse, refresh time.Duration) *pluginv1.PlansResponse {
@@ -189,8 +178,8 @@ func TestInvalidDocument(t *testing.T) {
 		{name: "server error, quoted on one line and cut", h: func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprint(w, "database\n\tdown\x00"+strings.Repeat("z", 500))
-		}, want: []string{"answered 500 Internal Server Error: database down " + strings.Repeat("z", maxQuote-len("database\n\tdown\x00"))},
-			wantNot: []string{strings.Repeat("z", 200)}},
+		}, want: []string{"answered 500 Internal Server Error: database down " + strings.Repeat("z", maxQuote-len("database down ")) + "…"},
+			wantNot: []string{strings.Repeat("z", maxQuote-len("database down ")+1)}},
 		{name: "no content", h: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) },
 			want: []string{"the document is not a valid plan catalogue: not valid JSON: the document is empty"}},
 		{name: "redirect not followed", h: func(w http.ResponseWriter, r *http.Request) {
@@ -288,15 +277,10 @@ func TestCallerDeadline(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := outboundtest.ClosedAddr(t)
 	p, _ := newPlugin(t)
 	mustConfigure(t, p, urlConfig("http://"+addr+"/plans.json"))
-	_, err = plansNow(p)
+	_, err := plansNow(p)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") ||
 		!strings.HasPrefix(err.Error(), "fetching the plan catalogue from http://"+addr+"/plans.json: ") {
 		t.Fatalf("err = %v", err)
@@ -549,6 +533,28 @@ func TestHeaders(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "[redacted]") {
 		t.Errorf("the failure was not logged:\n%s", logs)
+	}
+}
+
+// TestHeaderCutInQuote: an answer echoing a header value across the
+// quote's limit shows no part of it: it is masked before it is cut.
+func TestHeaderCutInQuote(t *testing.T) {
+	const token = "Bearer s3cr3t-t0ken-value"
+	srv := newServer(t, seedJSON)
+	srv.set(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, strings.Repeat("x", maxQuote-5)+r.Header.Get("Authorization"))
+	})
+	p, _ := newPlugin(t)
+	mustConfigure(t, p, urlConfig(srv.url("/"), fmt.Sprintf("headers = { Authorization = %q }", token)))
+	_, err := plansNow(p)
+	if err == nil || !strings.Contains(err.Error(), "answered 403 Forbidden: "+strings.Repeat("x", maxQuote-5)+"[reda…") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, part := range []string{"Bear", "s3cr3t"} {
+		if strings.Contains(err.Error(), part) {
+			t.Fatalf("the error shows %q: %v", part, err)
+		}
 	}
 }
 
