@@ -3,10 +3,7 @@ package alerts_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/testutil"
 	"github.com/wisehosting/wisehosting/plugins/alerts/webhook"
 	"github.com/wisehosting/wisehosting/sdk"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 	"github.com/wisehosting/wisehosting/sdk/plugintest"
 	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 )
@@ -35,28 +33,9 @@ func TestSustainedSpikeOneWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	got := map[string]int{} // event type -> verified deliveries
-	rejected := 0
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		defer mu.Unlock()
-		if err := stdwebhook.Verify(r.Header, body, time.Now(), 5*time.Minute, key); err != nil {
-			rejected++
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var ev struct{ Type string }
-		if err := json.Unmarshal(body, &ev); err != nil {
-			rejected++
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		got[ev.Type]++
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(recv.Close)
+	recv := outboundtest.Start(t, func(r *http.Request, body []byte) error {
+		return stdwebhook.Verify(r.Header, body, time.Now(), 5*time.Minute, key)
+	})
 
 	p := webhook.New()
 	if err := plugintest.Configure(p, webhook.Spec(), fmt.Sprintf("url = %q\nsecret = %q\nallow_private = true", recv.URL, secret)); err != nil {
@@ -71,9 +50,15 @@ func TestSustainedSpikeOneWebhook(t *testing.T) {
 	ctx := t.Context()
 	go d.Run(ctx)
 	counts := func() (cpu, resolved, bad int) {
-		mu.Lock()
-		defer mu.Unlock()
-		return got["app.cpu"], got["app.cpu.resolved"], rejected
+		got := map[string]int{}
+		for _, r := range recv.Requests() {
+			var ev struct{ Type string }
+			if err := json.Unmarshal(r.Body, &ev); err != nil {
+				bad++
+			}
+			got[ev.Type]++
+		}
+		return got["app.cpu"], got["app.cpu.resolved"], bad + len(recv.Rejected())
 	}
 	delivered := func(when string, cpu, resolved int) {
 		t.Helper()

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/testutil"
 	"github.com/wisehosting/wisehosting/sdk/event"
 	"github.com/wisehosting/wisehosting/sdk/mock"
+	"github.com/wisehosting/wisehosting/sdk/outbound/outboundtest"
 	"github.com/wisehosting/wisehosting/sdk/proto/pluginv1"
 	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
 )
@@ -551,51 +550,39 @@ func ExampleDefaultSchedule() {
 	// Output: [5s 5m0s 30m0s 2h0m0s 5h0m0s 10h0m0s]
 }
 
-// hookServer is a user's endpoint on loopback: it verifies signatures with
-// key and answers status (204 by default).
+// hookServer is a user's endpoint on loopback verifying signatures with
+// key (sdk/outbound/outboundtest).
 type hookServer struct {
-	url    string
-	key    stdwebhook.Secret
-	mu     sync.Mutex
-	status int
-	got    []string // event types, verified
-	bad    int
+	*outboundtest.Receiver
+	url string
 }
 
 func newHookServer(t *testing.T, key stdwebhook.Secret) *hookServer {
-	h := &hookServer{key: key, status: http.StatusNoContent}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if err := stdwebhook.Verify(r.Header, body, time.Now(), time.Minute, h.key); err != nil {
-			h.bad++
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var ev struct{ Type string }
-		_ = json.Unmarshal(body, &ev)
-		h.got = append(h.got, ev.Type)
-		if h.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "60")
-		}
-		w.WriteHeader(h.status)
-	}))
-	t.Cleanup(srv.Close)
-	h.url = srv.URL + "/hook"
-	return h
+	rc := outboundtest.Start(t, func(r *http.Request, body []byte) error {
+		return stdwebhook.Verify(r.Header, body, time.Now(), time.Minute, key)
+	})
+	return &hookServer{Receiver: rc, url: rc.URL + "/hook"}
 }
 
+// answer makes the endpoint answer status (503 with Retry-After: 60).
 func (h *hookServer) answer(status int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.status = status
+	hdr := map[string]string{}
+	if status == http.StatusServiceUnavailable {
+		hdr["Retry-After"] = "60"
+	}
+	h.SetRespond(outboundtest.Reply(status, hdr, ""))
 }
 
+// received returns the types of the verified deliveries and how many
+// failed verification.
 func (h *hookServer) received() ([]string, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.got), h.bad
+	var types []string
+	for _, r := range h.Requests() {
+		var ev struct{ Type string }
+		_ = json.Unmarshal(r.Body, &ev)
+		types = append(types, ev.Type)
+	}
+	return types, len(h.Rejected())
 }
 
 type hookRow struct {
