@@ -194,12 +194,14 @@ func TestManagerRendersOncePerGeneration(t *testing.T) {
 			reads, generation(h.m), h.pull.renders.Load(), h.push.applies.Load())
 	}
 
-	// A burst of changes is one generation, one render and one apply.
+	// A burst of changes is one generation, one render and one apply. The
+	// burst takes microseconds, far inside the 50 ms debounce; with sleeps
+	// between wakes a loaded CI runner stretched it past the window and
+	// made two generations.
 	changed := h.m.Changed()
 	for i := range 20 {
 		h.src.set([]store.RouteRow{row(1, "shop", 3000), row(2, "blog", 3001+i)}, nil)
 		h.m.Wake()
-		time.Sleep(2 * time.Millisecond)
 	}
 	<-changed
 	waitFor(t, "generation 2 applied and rendered", func() bool { return settled(h.m, 2) })
