@@ -51,5 +51,9 @@ func CheckURL(raw string) (*url.URL, error) {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return nil, errors.New("url: empty port")
 	}
+	// What is sent is the URL as it prints: it must read back the same.
+	if again, err := url.Parse(u.String()); err != nil || again.String() != u.String() {
+		return nil, errors.New("url does not read back as itself once printed (an invalid escape or a byte that is not ASCII in the host?)")
+	}
 	return u, nil
 }

@@ -21,6 +21,7 @@ func TestCheckURL(t *testing.T) {
 		{name: "ftp", in: "ftp://hooks.example.com/", wantErr: `url: the scheme must be http or https, not "ftp"`},
 		{name: "relative", in: "/hook", wantErr: "scheme must be http or https"},
 		{name: "no host", in: "https:///hook", wantErr: "url must be absolute: http(s)://host[:port]/path"},
+		{name: "zone that does not print back", in: "http://[::%25\x81]", wantErr: "url does not read back as itself once printed"},
 		{name: "opaque", in: "https:hooks.example.com", wantErr: "must be absolute"},
 		{name: "user info", in: "https://user:pass@hooks.example.com/", wantErr: "url must not hold a user name or password"},
 		{name: "fragment", in: "https://hooks.example.com/#x", wantErr: "url must not have a #fragment (it is never sent)"},
