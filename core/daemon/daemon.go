@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/alerts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/config"
@@ -65,6 +66,10 @@ type Daemon struct {
 	proxy     *proxy.Manager
 	events    *events.Dispatcher
 	mailer    *mail.Mailer
+	// revokeKey signs (mailer) and verifies (accounts) the revoke links
+	// of new-device mail: HKDF(server.secret, PurposeRevokeToken).
+	revokeKey []byte
+	accounts  *accounts.Service
 	listener  *store.Listener
 	http      *http.Server
 	ln        net.Listener
@@ -132,11 +137,10 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 		return nil, fmt.Errorf("daemon: jwt issuer: %w", err)
 	}
 	d.auth = workerauth.New(d.db.Store, d.db.Cipher, jwt)
-	revokeKey, err := secrets.DeriveKey([]byte(cfg.Server.Secret.Value()), secrets.PurposeRevokeToken, secrets.KeySize)
-	if err != nil {
+	if d.revokeKey, err = secrets.DeriveKey([]byte(cfg.Server.Secret.Value()), secrets.PurposeRevokeToken, secrets.KeySize); err != nil {
 		return nil, fmt.Errorf("daemon: revoke token key: %w", err)
 	}
-	if d.mailer, err = mail.New(cfg.SMTP, revokeKey); err != nil {
+	if d.mailer, err = mail.New(cfg.SMTP, d.revokeKey); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d.api, err = api.New(api.Options{
@@ -147,6 +151,9 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 		Ready:        d.db.Store.Pool().Ping,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.startAccounts(); err != nil {
 		return nil, err
 	}
 	(&api.WorkerRoutes{Auth: d.auth, Store: d.db.Store, AllowLoopbackAddress: cfg.Worker.AllowLoopbackAddress,
@@ -240,6 +247,34 @@ func (d *Daemon) startEvents() error {
 	d.bg.Go(func() { disp.Run(d.bgCtx) })
 	return nil
 }
+
+// startAccounts mounts the people-facing API (sessions, API tokens, the
+// audit log, the revoke link of new-device mail) and runs the 6-hourly
+// prune of dead sessions (one core of the cluster at a time).
+func (d *Daemon) startAccounts() error {
+	sec := d.cfg.Security
+	var err error
+	d.accounts, err = accounts.New(accounts.Options{
+		Store:         d.db.Store,
+		Mailer:        d.mailer,
+		RevokeKey:     d.revokeKey,
+		BaseURL:       d.cfg.Server.BaseURL,
+		SessionTTL:    sec.SessionTTL,
+		SecureCookies: sec.SecureCookies,
+		RateWindow:    sec.APIRateWindow,
+		Logger:        d.log.Named("accounts"),
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.accounts.Register(d.api.Group())
+	d.bg.Go(func() { d.accounts.RunPrune(d.bgCtx) })
+	return nil
+}
+
+// Accounts returns the people-facing API service (sessions, API tokens,
+// audit log); later slices finish logins through its Login.
+func (d *Daemon) Accounts() *accounts.Service { return d.accounts }
 
 // Mailer returns the account mailer (new-device sign-in mail and its
 // signed revoke links); it is disabled without an smtp block.
@@ -468,6 +503,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.bgCancel != nil {
 		d.bgCancel()
 		d.bg.Wait()
+	}
+	if d.accounts != nil {
+		d.accounts.Wait() // new-device mails in flight (each bounded by mail.SendTimeout)
 	}
 	if d.plugins != nil {
 		start := time.Now()

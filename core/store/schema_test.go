@@ -17,7 +17,7 @@ var wantTables = []string{
 	"users", "workers", "apps", "deployments", "jobs", "app_env_vars", "git_provider_tokens",
 	"webhooks", "webhook_deliveries", "sessions", "audit_events", "app_alert_rules", "alerts",
 	"usage_samples", "backup_codes", "pending_totps", "domains", "runtime_logs",
-	"event_outbox", "app_reservations",
+	"event_outbox", "app_reservations", "api_tokens",
 }
 
 func TestMigrateCreatesEveryTable(t *testing.T) {
@@ -285,6 +285,7 @@ func TestCascadeDeletes(t *testing.T) {
 		{`INSERT INTO webhook_deliveries (webhook_id, event_id, event) VALUES ($1, 'e1', 'app.cpu')`, []any{hookID}},
 		{`INSERT INTO sessions (user_id, token_hash) VALUES ($1, repeat('a', 64))`, []any{u}},
 		{`INSERT INTO audit_events (user_id, kind) VALUES ($1, 'login')`, []any{u}},
+		{`INSERT INTO api_tokens (user_id, name, token_hash, prefix) VALUES ($1, 'ci', repeat('b', 64), 'wht_abcd')`, []any{u}},
 		{`INSERT INTO app_alert_rules (app_id, user_id, kind) VALUES ($1, $2, 'cpu') ON CONFLICT (app_id, kind) DO NOTHING`, []any{a, u}}, // CreateApp gave it its rules
 		{`INSERT INTO alerts (user_id, app_id, kind, source_type, source_id) VALUES ($1, $2, 'cpu', 'rule', '1')`, []any{u, a}},
 		{`INSERT INTO usage_samples (app_id, user_id, bucket_start) VALUES ($1, $2, '2026-01-01 00:05:00+00')`, []any{a, u}},
@@ -315,7 +316,7 @@ func TestCascadeDeletes(t *testing.T) {
 	f.exec(t, `DELETE FROM users WHERE id = $1`, f.user.ID)
 	for _, table := range []string{"apps", "deployments", "jobs", "app_env_vars", "git_provider_tokens",
 		"webhooks", "sessions", "audit_events", "app_alert_rules", "alerts", "usage_samples",
-		"backup_codes", "pending_totps", "domains"} {
+		"backup_codes", "pending_totps", "domains", "api_tokens"} {
 		if n := f.count(t, `SELECT count(*) FROM `+table); n != 0 {
 			t.Errorf("%s: %d rows survived their user", table, n)
 		}

@@ -1,0 +1,112 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wisehosting/wisehosting/core/mail"
+	"github.com/wisehosting/wisehosting/core/store"
+)
+
+// Cookie names.
+const (
+	// SessionCookie carries the session token.
+	SessionCookie = "wh_session"
+)
+
+// Defaults of Options.
+const (
+	DefaultSessionTTL = 720 * time.Hour
+	DefaultRateWindow = time.Minute
+	// DefaultRateBurst is how many rate-limited requests a client (IP or
+	// user) may make per window.
+	DefaultRateBurst = 10
+	// DefaultRateKeys bounds the buckets of each limiter.
+	DefaultRateKeys = 10_000
+)
+
+// Options configure a Service.
+type Options struct {
+	// Store is the database. Required.
+	Store *store.Store
+	// Mailer sends the new-device alert; nil or disabled sends none.
+	Mailer *mail.Mailer
+	// RevokeKey verifies the revoke links of new-device mail (the key the
+	// Mailer signs with: secrets.PurposeRevokeToken). Required.
+	RevokeKey []byte
+	// BaseURL is server.base_url: the origin CSRF checks accept and the
+	// base of links in mail. Empty: the request's own origin, and no
+	// new-device mail (it would have no link).
+	BaseURL string
+	// SessionTTL is security.session_ttl, the idle lifetime of a session.
+	SessionTTL time.Duration
+	// SecureCookies is security.secure_cookies.
+	SecureCookies bool
+	// RateWindow (security.api_rate_window) and RateBurst size the
+	// buckets of rate-limited endpoints: RateBurst requests per window
+	// per IP and per user.
+	RateWindow time.Duration
+	RateBurst  int
+	// RateKeys bounds each limiter's buckets.
+	RateKeys int
+	// Logger gets the service's logs; nil: none.
+	Logger hclog.Logger
+	// Now is the clock of rate limits and revoke links (tests).
+	Now func() time.Time
+}
+
+// Service serves sessions, API tokens and the audit log. Create it with
+// New.
+type Service struct {
+	o       Options
+	origin  string // scheme://host of BaseURL, "" without one
+	log     hclog.Logger
+	limiter *Limiter
+	mails   sync.WaitGroup
+}
+
+// New checks opts and returns a Service.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, errors.New("accounts: a store is required")
+	}
+	if len(opts.RevokeKey) < mail.MinSecretSize {
+		return nil, fmt.Errorf("accounts: the revoke key must be at least %d bytes", mail.MinSecretSize)
+	}
+	s := &Service{o: opts, log: opts.Logger}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
+	if s.o.Now == nil {
+		s.o.Now = time.Now
+	}
+	if s.o.SessionTTL <= 0 {
+		s.o.SessionTTL = DefaultSessionTTL
+	}
+	if s.o.RateWindow <= 0 {
+		s.o.RateWindow = DefaultRateWindow
+	}
+	if s.o.RateBurst <= 0 {
+		s.o.RateBurst = DefaultRateBurst
+	}
+	if s.o.RateKeys <= 0 {
+		s.o.RateKeys = DefaultRateKeys
+	}
+	if opts.BaseURL != "" {
+		u, err := url.Parse(opts.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("accounts: base URL %q is not an absolute http(s) URL", opts.BaseURL)
+		}
+		s.origin = u.Scheme + "://" + u.Host
+	}
+	s.limiter = NewLimiter(s.o.RateBurst, s.o.RateWindow, s.o.RateKeys, s.o.Now)
+	return s, nil
+}
+
+// Wait waits for the new-device mails being sent (call it on shutdown).
+func (s *Service) Wait() { s.mails.Wait() }

@@ -1,0 +1,61 @@
+package accounts
+
+import (
+	"net/http"
+
+	"github.com/uptrace/bunrouter"
+
+	"github.com/wisehosting/wisehosting/core/mail"
+)
+
+// Route is one endpoint of the package.
+type Route struct {
+	Method, Path string
+	// Public routes need no caller; every other route answers 401 to an
+	// unauthenticated request.
+	Public bool
+	// Limited routes take a rate-limit token per request.
+	Limited bool
+	handler bunrouter.HandlerFunc
+}
+
+// Routes returns every endpoint Register mounts, in one table (the route
+// table test walks it).
+func (s *Service) Routes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/api/v1/me", handler: s.me},
+		{Method: http.MethodGet, Path: "/api/v1/sessions", handler: s.listSessions},
+		{Method: http.MethodDelete, Path: "/api/v1/sessions/:id", handler: s.revokeSession},
+		{Method: http.MethodPost, Path: "/api/v1/sessions/revoke-others", handler: s.revokeOthers},
+		{Method: http.MethodPost, Path: "/api/v1/logout", handler: s.logout},
+		{Method: http.MethodGet, Path: "/api/v1/tokens", handler: s.listTokens},
+		{Method: http.MethodPost, Path: "/api/v1/tokens", Limited: true, handler: s.createToken},
+		{Method: http.MethodDelete, Path: "/api/v1/tokens/:id", handler: s.revokeToken},
+		{Method: http.MethodGet, Path: "/api/v1/audit", handler: s.listAudit},
+		{Method: http.MethodGet, Path: mail.RevokePath, Public: true, Limited: true, handler: s.revokeByLink},
+	}
+}
+
+// Register mounts Routes on g, each behind Authenticate, RequireUser
+// unless public, and the rate limit when limited.
+func (s *Service) Register(g *bunrouter.Group) {
+	for _, rt := range s.Routes() {
+		h := rt.handler
+		if rt.Limited {
+			h = s.limited(h)
+		}
+		if !rt.Public {
+			h = RequireUser(h)
+		}
+		g.Handle(rt.Method, rt.Path, s.Authenticate(h))
+	}
+}
+
+func (s *Service) limited(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
+	return func(w http.ResponseWriter, req bunrouter.Request) error {
+		if err := s.rateLimit(w, req.Request); err != nil {
+			return err
+		}
+		return next(w, req)
+	}
+}
