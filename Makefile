@@ -12,6 +12,8 @@ FUZZ_TARGETS := \
 	./core/proxy:FuzzBuild \
 	./core/events:FuzzParseTarget \
 	./core/mail:FuzzVerifyRevokeToken \
+	./core/accounts:FuzzParseToken \
+	./core/accounts:FuzzParseUserAgent \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/chat:FuzzParseURL \
