@@ -223,8 +223,8 @@ const maxWord = 900
 
 // needsEncoding reports whether a header text must be sent as encoded
 // words: anything but printable ASCII and spaces, "=?" (which a reader
-// would take for the start of an encoded word), or a word longer than
-// maxWord.
+// would take for the start of an encoded word), a run of spaces (a fold
+// there would not read back the same), or a word longer than maxWord.
 func needsEncoding(s string) bool {
 	run := 0
 	for i := 0; i < len(s); i++ {
@@ -238,7 +238,7 @@ func needsEncoding(s string) bool {
 			return true
 		}
 	}
-	return strings.Contains(s, "=?")
+	return strings.Contains(s, "=?") || strings.Contains(s, "  ")
 }
 
 // encodeWords returns s as RFC 2047 "B" encoded words of at most 75
