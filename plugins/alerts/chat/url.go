@@ -106,6 +106,11 @@ func parseURL(raw string) (*target, error) {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return nil, fmt.Errorf("url: %s: empty port", svc)
 	}
+	// Requests go to https://<host>: the host must be one such a URL
+	// accepts (an IPv6 address in brackets, a port of digits).
+	if again, err := url.Parse((&url.URL{Scheme: "https", Host: u.Host}).String()); err != nil || again.Host != u.Host {
+		return nil, fmt.Errorf("url: %s: the host is not valid (an IPv6 address goes in brackets: [::1])", svc)
+	}
 	switch svc {
 	case "discord":
 		return parseDiscord(u, q)
@@ -443,7 +448,7 @@ func parseNtfy(u *url.URL, q url.Values) (*target, error) {
 	var secrets []string
 	if u.User != nil {
 		pass, has := u.User.Password()
-		if !has {
+		if !has || pass == "" || u.User.Username() == "" {
 			return nil, fmt.Errorf("url: %s: a user name needs its password: write ntfy://user:password@host/topic", svc)
 		}
 		cred := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pass))
