@@ -79,7 +79,13 @@ func VerifyRevokeToken(token string, secret []byte, now time.Time) (userID, sess
 		}
 		nums[i] = n
 	}
-	got, err := base64.RawURLEncoding.Strict().DecodeString(parts[3])
+	// The decoder skips CR and LF: a token must be exactly the 43
+	// characters the Mailer writes, so that one token has one spelling.
+	sig := parts[3]
+	if len(sig) != base64.RawURLEncoding.EncodedLen(sha256.Size) || strings.ContainsAny(sig, "\r\n") {
+		return 0, 0, fmt.Errorf("mail: %w: the signature is not %d bytes of unpadded base64url", ErrMalformedToken, sha256.Size)
+	}
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(got) != sha256.Size {
 		return 0, 0, fmt.Errorf("mail: %w: the signature is not %d bytes of unpadded base64url", ErrMalformedToken, sha256.Size)
 	}
