@@ -14,6 +14,8 @@ FUZZ_TARGETS := \
 	./core/mail:FuzzVerifyRevokeToken \
 	./core/accounts:FuzzParseToken \
 	./core/accounts:FuzzParseUserAgent \
+	./core/accounts:FuzzSafeReturnPath \
+	./core/accounts:FuzzParseState \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/chat:FuzzParseURL \

@@ -15,6 +15,7 @@ require (
 	github.com/uptrace/bunrouter v1.0.23
 	github.com/wisehosting/wisehosting/sdk v0.0.0
 	github.com/zclconf/go-cty v1.20.0
+	golang.org/x/oauth2 v0.37.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/grpc v1.85.0

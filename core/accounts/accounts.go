@@ -1,8 +1,10 @@
 package accounts
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -54,6 +56,14 @@ type Options struct {
 	RateBurst  int
 	// RateKeys bounds each limiter's buckets.
 	RateKeys int
+	// OAuth are the configured OAuth providers (oauth.go).
+	OAuth []OAuthClient
+	// OAuthStateKey signs the OAuth state (secrets.PurposeOAuthState);
+	// required with OAuth.
+	OAuthStateKey []byte
+	// OAuthHTTPClient talks to the providers; nil: a client with a 15 s
+	// timeout.
+	OAuthHTTPClient *http.Client
 	// Logger gets the service's logs; nil: none.
 	Logger hclog.Logger
 	// Now is the clock of rate limits and revoke links (tests).
@@ -68,6 +78,9 @@ type Service struct {
 	log     hclog.Logger
 	limiter *Limiter
 	mails   sync.WaitGroup
+	oauth   map[string]*oauthProvider
+	// finishLogin ends an OAuth login (oauth.go).
+	finishLogin func(ctx context.Context, w http.ResponseWriter, r *http.Request, userID int64, provider string) (twoFactorPending bool, err error)
 }
 
 // New checks opts and returns a Service.
@@ -104,6 +117,10 @@ func New(opts Options) (*Service, error) {
 		}
 		s.origin = u.Scheme + "://" + u.Host
 	}
+	if err := s.initOAuth(); err != nil {
+		return nil, err
+	}
+	s.finishLogin = s.loginOneFactor // TOTP: s.finishLogin = s.FinishLogin (the 2FA pending step)
 	s.limiter = NewLimiter(s.o.RateBurst, s.o.RateWindow, s.o.RateKeys, s.o.Now)
 	return s, nil
 }

@@ -30,10 +30,53 @@
 // a reverse proxy every client has the proxy's address (rate limits and
 // new-device detection are then per proxy, never spoofable).
 //
+// # OAuth
+//
+// GET /api/v1/auth/:provider/login?mode=login|link&return=/path starts a
+// flow with a configured provider (google, github, gitlab, bitbucket,
+// codeberg; any other, or one without an `oauth` block, is a JSON 404). It
+// sets the wh_oauth cookie (32 random bytes, HttpOnly, SameSite=Lax,
+// Path=/api/v1/auth/, 10 minutes) and redirects (302) to the provider with
+// a state: base64url(JSON{provider, mode, user for link, sha256 of the
+// cookie's nonce, expiry, return path}) "." base64url(HMAC-SHA256), keyed
+// by secrets.PurposeOAuthState. A state is thus useless without the
+// browser's cookie, expires after 10 minutes, and cannot be altered. PKCE
+// (S256) is sent to every provider: Google, GitLab, Gitea/Forgejo and
+// GitHub implement it, and a provider that does not ignores the extra
+// parameters, so one rule fits all. The code verifier is an HMAC of the
+// nonce, so it lives only in the cookie and on the server. The return path
+// must start with a single "/" (SafeReturnPath); otherwise 400 bad_return.
+// mode=link needs a signed-in caller (401) and a git provider (400
+// not_linkable for Google).
+//
+// GET /api/v1/auth/:provider/callback clears the cookie, verifies the
+// state (signature, nonce cookie, provider, expiry), exchanges the code
+// with the verifier, and reads the account from the provider's API
+// (Google userinfo; GitHub /user + /user/emails; GitLab /api/v4/user,
+// verified when confirmed_at is set; Bitbucket /2.0/user +
+// /2.0/user/emails; Codeberg /api/v1/user + /user/emails). A login needs
+// the provider's primary email to be verified; Google users are matched by
+// their Google id, then email (store.UpsertGoogleUser), others by email
+// (store.UpsertUserByEmail, created when new). The session is then made by
+// the finishLogin hook (Login without a second factor; with 2FA the
+// pending step, and the redirect gets ?two_factor=required). A link
+// stores the provider's token encrypted (store.UpsertGitToken), for the
+// user who started the flow if still signed in, and audits
+// git_token_link. Success redirects (303) to the return path, "/" by
+// default. Failures redirect to /?error=<code>, one of oauth_denied,
+// invalid_state, state_expired, invalid_request, exchange_failed,
+// provider_error, email_unverified, not_signed_in, server_error; the log
+// gets the reason, never the code, token or state.
+//
+// GET /api/v1/git-tokens lists the caller's linked providers (provider,
+// username, scopes, times; never the token). DELETE
+// /api/v1/git-tokens/:provider forgets one and audits git_token_revoke
+// (the token is not revoked at the provider).
+//
 // # Rate limits
 //
 // The endpoints an attacker would hammer (token creation, the revoke link,
-// later login and 2FA) take a token from an in-process bucket per client
+// the OAuth login and callback, later 2FA) take a token from an in-process bucket per client
 // IP (and per user when signed in) and answer 429 with Retry-After when it
 // is empty. The buckets live in a bounded LRU map.
 package accounts

@@ -33,6 +33,10 @@ func (s *Service) Routes() []Route {
 		{Method: http.MethodDelete, Path: "/api/v1/tokens/:id", handler: s.revokeToken},
 		{Method: http.MethodGet, Path: "/api/v1/audit", handler: s.listAudit},
 		{Method: http.MethodGet, Path: mail.RevokePath, Public: true, Limited: true, handler: s.revokeByLink},
+		{Method: http.MethodGet, Path: "/api/v1/auth/:provider/login", Public: true, Limited: true, handler: s.oauthLogin},
+		{Method: http.MethodGet, Path: "/api/v1/auth/:provider/callback", Public: true, Limited: true, handler: s.oauthCallback},
+		{Method: http.MethodGet, Path: "/api/v1/git-tokens", handler: s.listGitTokens},
+		{Method: http.MethodDelete, Path: "/api/v1/git-tokens/:provider", handler: s.revokeGitToken},
 	}
 }
 

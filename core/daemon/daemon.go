@@ -253,8 +253,13 @@ func (d *Daemon) startEvents() error {
 // prune of dead sessions (one core of the cluster at a time).
 func (d *Daemon) startAccounts() error {
 	sec := d.cfg.Security
-	var err error
+	oauth, oauthKey, err := oauthOptions(d.cfg)
+	if err != nil {
+		return err
+	}
 	d.accounts, err = accounts.New(accounts.Options{
+		OAuth:         oauth,
+		OAuthStateKey: oauthKey,
 		Store:         d.db.Store,
 		Mailer:        d.mailer,
 		RevokeKey:     d.revokeKey,

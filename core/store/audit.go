@@ -21,6 +21,7 @@ const (
 	AuditAppDelete      = "app_delete"
 	AuditEnvSet         = "env_set"
 	AuditEnvDelete      = "env_delete"
+	AuditGitTokenLink   = "git_token_link"
 	AuditGitTokenRevoke = "git_token_revoke"
 	AuditDomainCreate   = "domain_create"
 	AuditDomainVerify   = "domain_verify"

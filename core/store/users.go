@@ -105,6 +105,28 @@ func (s *Store) UpsertGoogleUser(ctx context.Context, googleID, email, name, ava
 	return u, nil
 }
 
+// UpsertUserByEmail returns the user with that email (case-insensitive),
+// creating it when there is none; created tells which. It is race-safe: two
+// concurrent calls for one email give the same user. An existing user's
+// name and avatar are filled in only where they are empty. The caller must
+// have checked that the email is verified (e.g. by an OAuth provider).
+func (s *Store) UpsertUserByEmail(ctx context.Context, email, name, avatar string) (u *User, created bool, err error) {
+	var inserted bool
+	row := s.pool.QueryRow(ctx, `
+		INSERT INTO users (email, name, avatar_url) VALUES ($1, $2, $3)
+		ON CONFLICT (email) DO UPDATE SET
+			name = CASE WHEN users.name = '' THEN EXCLUDED.name ELSE users.name END,
+			avatar_url = CASE WHEN users.avatar_url = '' THEN EXCLUDED.avatar_url ELSE users.avatar_url END
+		RETURNING `+userColumns+`, (xmax = 0)`, normEmail(email), name, avatar)
+	u = &User{}
+	err = row.Scan(&u.ID, &u.Email, &u.Name, &u.AvatarURL, &u.GoogleID, &u.Plan, &u.TOTPEnabled,
+		&u.TOTPVerifiedAt, &u.CreatedAt, &u.UpdatedAt, &inserted)
+	if err != nil {
+		return nil, false, mapErr("upsert user by email", err)
+	}
+	return u, inserted, nil
+}
+
 // SetUserPlan changes the user's plan id.
 func (s *Store) SetUserPlan(ctx context.Context, userID int64, plan string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET plan = $2, updated_at = now() WHERE id = $1`, userID, plan)
