@@ -14,6 +14,8 @@ FUZZ_TARGETS := \
 	./core/mail:FuzzVerifyRevokeToken \
 	./core/accounts:FuzzParseToken \
 	./core/accounts:FuzzParseUserAgent \
+	./core/accounts:FuzzNormalizeBackupCode \
+	./core/accounts:FuzzParseBackupHash \
 	./core/accounts/totp:FuzzDecodeSecret \
 	./core/accounts/totp:FuzzNormalizeCode \
 	./plugins/proxy/traefik:FuzzRender \

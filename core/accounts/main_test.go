@@ -62,6 +62,7 @@ type env struct {
 
 	mu      sync.Mutex
 	secrets []string // every plaintext token handed out
+	plain   []string // other secrets (TOTP secrets, backup codes) that must never be stored or logged
 }
 
 func newEnv(t *testing.T, burst int) *env {
@@ -77,7 +78,8 @@ func newEnv(t *testing.T, burst int) *env {
 	}
 	e.svc, err = accounts.New(accounts.Options{Store: e.st, Mailer: e.mailer, RevokeKey: revokeKey, BaseURL: e.srv.URL,
 		SessionTTL: 720 * time.Hour, RateBurst: burst, RateWindow: time.Minute, Logger: log.Named("accounts"),
-		Now: func() time.Time { return e.now }})
+		Argon2: accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+		Now:    func() time.Time { return e.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +95,15 @@ func newEnv(t *testing.T, burst int) *env {
 			return err
 		}
 		return api.WriteJSON(w, http.StatusOK, map[string]int64{"session_id": sid})
+	})
+	// What an OAuth callback does once the provider has vouched for the user.
+	a.Group().POST("/test/finish", func(w http.ResponseWriter, req bunrouter.Request) error {
+		uid, _ := strconv.ParseInt(req.URL.Query().Get("user"), 10, 64)
+		pending, err := e.svc.FinishLogin(req.Context(), w, req.Request, uid, "github")
+		if err != nil {
+			return err
+		}
+		return api.WriteJSON(w, http.StatusOK, map[string]bool{"two_factor_pending": pending})
 	})
 	h = a
 	for _, email := range []string{"ada@example.com", "eve@example.com"} {
@@ -165,7 +176,7 @@ func (c *client) do(t *testing.T, method, path string, body any, want int, out a
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	for _, ck := range resp.Cookies() {
-		if ck.Name == accounts.SessionCookie && ck.Value != "" {
+		if (ck.Name == accounts.SessionCookie || ck.Name == accounts.PendingCookie) && ck.Value != "" {
 			c.e.remember(ck.Value)
 		}
 	}
@@ -206,13 +217,22 @@ func (e *env) remember(secret string) {
 	e.secrets = append(e.secrets, secret)
 }
 
+// rememberPlain records secrets that are not tokens (a TOTP secret in
+// each of its forms, a backup code with and without its dash) for the
+// scan.
+func (e *env) rememberPlain(secrets ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plain = append(e.plain, secrets...)
+}
+
 // assertNoPlaintext scans the rows of every table that holds credentials
 // or their traces, and the logs, for any plaintext token the test saw.
 func (e *env) assertNoPlaintext(t *testing.T) {
 	t.Helper()
 	e.svc.Wait()
 	var dump strings.Builder
-	for _, table := range []string{"sessions", "api_tokens", "audit_events", "event_outbox", "users"} {
+	for _, table := range []string{"sessions", "api_tokens", "audit_events", "event_outbox", "users", "backup_codes", "pending_totps"} {
 		rows, err := e.st.Pool().Query(context.Background(), `SELECT t::text FROM `+table+` t`)
 		if err != nil {
 			t.Fatal(err)
@@ -242,6 +262,14 @@ func (e *env) assertNoPlaintext(t *testing.T) {
 			if strings.Contains(logs, needle) {
 				t.Errorf("a plaintext token is in the logs")
 			}
+		}
+	}
+	for _, s := range e.plain {
+		if strings.Contains(dump.String(), s) {
+			t.Errorf("a plaintext TOTP secret or backup code is stored in the database")
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("a plaintext TOTP secret or backup code is in the logs")
 		}
 	}
 	if !strings.Contains(dump.String(), accounts.HashToken(e.secrets[0])) {

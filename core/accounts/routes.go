@@ -33,6 +33,11 @@ func (s *Service) Routes() []Route {
 		{Method: http.MethodDelete, Path: "/api/v1/tokens/:id", handler: s.revokeToken},
 		{Method: http.MethodGet, Path: "/api/v1/audit", handler: s.listAudit},
 		{Method: http.MethodGet, Path: mail.RevokePath, Public: true, Limited: true, handler: s.revokeByLink},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/enroll", Limited: true, handler: s.enrollTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/enable", Limited: true, handler: s.enableTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/disable", Limited: true, handler: s.disableTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/backup-codes", Limited: true, handler: s.regenerateBackupCodes},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/verify", Public: true, Limited: true, handler: s.verifyTwoFactor},
 	}
 }
 
