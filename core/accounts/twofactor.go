@@ -42,7 +42,21 @@ var (
 	errTOTPOn      = api.Errorf(http.StatusConflict, "totp_enabled", "two-factor authentication is already on; disable it first to enrol a new authenticator")
 	errTOTPOff     = api.Errorf(http.StatusConflict, "totp_not_enabled", "two-factor authentication is not on")
 	errNotEnrolled = api.Errorf(http.StatusConflict, "totp_not_enrolled", "enrol an authenticator first (POST /api/v1/2fa/enroll)")
+	// errSessionRequired answers an API token trying to manage 2FA: a
+	// leaked token must not be able to put the account behind an
+	// authenticator its owner does not have.
+	errSessionRequired = api.Errorf(http.StatusForbidden, "session_required", "two-factor settings can be changed only from a signed-in browser session, not with an API token")
 )
+
+// sessionCaller returns the caller of a 2FA management request, which
+// must be a browser session.
+func sessionCaller(req bunrouter.Request) (*Caller, error) {
+	c := CallerFrom(req.Context())
+	if c.SessionID == 0 {
+		return nil, errSessionRequired
+	}
+	return c, nil
+}
 
 // FinishLogin ends a sign-in whose first factor (an OAuth callback for
 // provider) proved userID: when the user has 2FA on it starts the pending
@@ -223,7 +237,11 @@ type backupCodesResponse struct {
 }
 
 func (s *Service) enrollTOTP(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx, c := req.Context(), CallerFrom(req.Context())
+	ctx := req.Context()
+	c, err := sessionCaller(req)
+	if err != nil {
+		return err
+	}
 	raw, err := totp.NewSecret()
 	if err != nil {
 		return err
@@ -245,7 +263,11 @@ func (s *Service) enrollTOTP(w http.ResponseWriter, req bunrouter.Request) error
 }
 
 func (s *Service) enableTOTP(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx, c := req.Context(), CallerFrom(req.Context())
+	ctx := req.Context()
+	c, err := sessionCaller(req)
+	if err != nil {
+		return err
+	}
 	f, err := readFactor(req.Request, false)
 	if err != nil {
 		return err
@@ -283,7 +305,11 @@ func (s *Service) enableTOTP(w http.ResponseWriter, req bunrouter.Request) error
 }
 
 func (s *Service) disableTOTP(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx, c := req.Context(), CallerFrom(req.Context())
+	ctx := req.Context()
+	c, err := sessionCaller(req)
+	if err != nil {
+		return err
+	}
 	f, err := readFactor(req.Request, true)
 	if err != nil {
 		return err
@@ -312,7 +338,11 @@ func (s *Service) disableTOTP(w http.ResponseWriter, req bunrouter.Request) erro
 }
 
 func (s *Service) regenerateBackupCodes(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx, c := req.Context(), CallerFrom(req.Context())
+	ctx := req.Context()
+	c, err := sessionCaller(req)
+	if err != nil {
+		return err
+	}
 	f, err := readFactor(req.Request, false)
 	if err != nil {
 		return err

@@ -290,6 +290,21 @@ func TestTwoFactorChallengeRules(t *testing.T) {
 	e := newEnv(t, 1000)
 	a := e.client(t)
 	a.login(t, e.user.ID)
+
+	// An API token cannot manage 2FA: a leaked one must not be able to
+	// lock the owner out behind the thief's authenticator.
+	var tok struct{ Token string }
+	a.do(t, "POST", "/api/v1/tokens", map[string]any{"name": "ci"}, http.StatusCreated, &tok)
+	e.remember(tok.Token)
+	bot := e.client(t)
+	bot.bearer = tok.Token
+	for _, p := range []string{"enroll", "enable", "disable", "backup-codes"} {
+		resp := bot.do(t, "POST", "/api/v1/2fa/"+p, map[string]string{"code": "123456"}, http.StatusForbidden, nil)
+		if code := errorCode(t, resp); code != "session_required" {
+			t.Errorf("%s with a token: %q", p, code)
+		}
+	}
+
 	secret := e.enrol(t, a, "ada@example.com")
 	e.enable(t, a, secret)
 	verify := "/api/v1/2fa/verify"
