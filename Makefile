@@ -16,6 +16,10 @@ FUZZ_TARGETS := \
 	./core/accounts:FuzzParseUserAgent \
 	./core/accounts:FuzzSafeReturnPath \
 	./core/accounts:FuzzParseState \
+	./core/accounts:FuzzNormalizeBackupCode \
+	./core/accounts:FuzzParseBackupHash \
+	./core/accounts/totp:FuzzDecodeSecret \
+	./core/accounts/totp:FuzzNormalizeCode \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/chat:FuzzParseURL \

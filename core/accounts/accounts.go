@@ -19,6 +19,8 @@ import (
 const (
 	// SessionCookie carries the session token.
 	SessionCookie = "wh_session"
+	// PendingCookie carries a sign-in's pending 2FA challenge.
+	PendingCookie = "wh_2fa_pending"
 )
 
 // Defaults of Options.
@@ -64,6 +66,8 @@ type Options struct {
 	// OAuthHTTPClient talks to the providers; nil: a client with a 15 s
 	// timeout.
 	OAuthHTTPClient *http.Client
+	// Argon2 hashes backup codes; zero: DefaultArgon2 (tests lower it).
+	Argon2 Argon2Params
 	// Logger gets the service's logs; nil: none.
 	Logger hclog.Logger
 	// Now is the clock of rate limits and revoke links (tests).
@@ -110,6 +114,13 @@ func New(opts Options) (*Service, error) {
 	if s.o.RateKeys <= 0 {
 		s.o.RateKeys = DefaultRateKeys
 	}
+	if s.o.Argon2 == (Argon2Params{}) {
+		s.o.Argon2 = DefaultArgon2
+	}
+	if s.o.Argon2.Time == 0 || s.o.Argon2.Threads == 0 || s.o.Argon2.MemoryKiB < 8*uint32(s.o.Argon2.Threads) ||
+		s.o.Argon2.MemoryKiB > maxArgonMemoryKiB || s.o.Argon2.Time > maxArgonTime {
+		return nil, fmt.Errorf("accounts: argon2 parameters %+v are out of range", s.o.Argon2)
+	}
 	if opts.BaseURL != "" {
 		u, err := url.Parse(opts.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -120,7 +131,7 @@ func New(opts Options) (*Service, error) {
 	if err := s.initOAuth(); err != nil {
 		return nil, err
 	}
-	s.finishLogin = s.loginOneFactor // TOTP: s.finishLogin = s.FinishLogin (the 2FA pending step)
+	s.finishLogin = s.FinishLogin // a user with TOTP on goes through the pending 2FA step
 	s.limiter = NewLimiter(s.o.RateBurst, s.o.RateWindow, s.o.RateKeys, s.o.Now)
 	return s, nil
 }

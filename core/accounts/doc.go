@@ -1,6 +1,6 @@
 // Package accounts is the people side of the core's HTTP API: browser
-// sessions, API tokens, the audit log, and the middleware every user-facing
-// route sits behind.
+// sessions, API tokens, two-factor authentication, the audit log, and the
+// middleware every user-facing route sits behind.
 //
 // # Credentials
 //
@@ -72,6 +72,55 @@
 // username, scopes, times; never the token). DELETE
 // /api/v1/git-tokens/:provider forgets one and audits git_token_revoke
 // (the token is not revoked at the provider).
+// # Two-factor authentication
+//
+// TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30 s steps, one step of skew; the
+// totp subpackage, stdlib only). The flow, all under /api/v1/2fa:
+//
+//   - POST enroll (signed in): a new 160-bit secret, stored encrypted with
+//     the column cipher (users.totp_secret holds the "v1:" form), returned
+//     once as base32 and as an otpauth://totp/WiseHosting:<email>?secret=…
+//     URI for a QR code. 2FA is not on yet; enrolling again replaces the
+//     secret; with 2FA on it is 409 (disable first).
+//   - POST enable {"code"}: checks a code of the enrolled secret, turns 2FA
+//     on and returns 10 backup codes ("xxxx-xxxx", Crockford base32, 40
+//     bits each), shown once.
+//   - POST disable {"code"} or {"backup_code"}: turns 2FA off, forgetting
+//     the secret, the backup codes and any pending challenge.
+//   - POST backup-codes {"code"}: a new set of 10; the old ones, used or
+//     not, stop working.
+//   - POST verify {"code"} or {"backup_code"} (public): the second step of
+//     a sign-in, below.
+//
+// The four management endpoints need a browser session (403
+// session_required with an API token): a leaked token must not be able to
+// put the account behind an authenticator its owner does not have.
+// A wrong code is 403 invalid_code on the signed-in endpoints (the session
+// is fine) and 401 invalid_code on verify. Enable and disable are audited
+// (totp_enabled, totp_disabled, backup_codes_regenerated).
+//
+// Replay: users.totp_last_step holds the time step of the last accepted
+// code, and a code is accepted only for a later step, recorded under the
+// user's row lock, so each code works once even across concurrent
+// requests. Backup codes are hashed with argon2id (PHC string form; by
+// default OWASP's m=19 MiB, t=2, p=1, see Options.Argon2; each hash
+// records its parameters) and consumed with UPDATE … WHERE used_at IS
+// NULL. Typed backup codes are normalised: case, spaces and dashes are
+// ignored, and o, i, l read as 0, 1, 1.
+//
+// Sign-in with 2FA on: a login path that has proven the first factor (an
+// OAuth callback) calls FinishLogin, which signs the user in (Login) when
+// 2FA is off and otherwise calls BeginTwoFactor: a pending challenge is
+// stored as sha256 of a "whp_" token for PendingTTL (5 minutes) and the
+// token goes in the wh_2fa_pending cookie (HttpOnly, SameSite=Lax, Secure
+// per config, Path=/api/v1/2fa, Max-Age 300). POST /api/v1/2fa/verify
+// then redeems it: it must come from this site's origin (as above), and
+// the challenge row is deleted (DELETE … RETURNING) in the transaction
+// that checks the code, so one challenge yields one session; a wrong code
+// rolls the deletion back, leaving the challenge for another try until it
+// expires. On success it calls Login with twoFactor set and clears the
+// cookie (if Login then fails, the challenge is spent and the user signs
+// in again). Expired challenges are pruned with the sessions.
 //
 // # Rate limits
 //
@@ -79,4 +128,9 @@
 // the OAuth login and callback, later 2FA) take a token from an in-process bucket per client
 // IP (and per user when signed in) and answer 429 with Retry-After when it
 // is empty. The buckets live in a bounded LRU map.
+// the 2FA endpoints, later login) take a token from an in-process bucket
+// per client IP (and per user when signed in) and answer 429 with
+// Retry-After when it is empty. /api/v1/2fa/verify also takes one from the
+// bucket of the challenge's user, so guessing codes from many addresses is
+// limited as well. The buckets live in a bounded LRU map.
 package accounts

@@ -62,6 +62,7 @@ type env struct {
 
 	mu      sync.Mutex
 	secrets []string // every plaintext token handed out
+	plain   []string // other secrets (TOTP secrets, backup codes) that must never be stored or logged
 }
 
 func newEnv(t *testing.T, burst int) *env {
@@ -84,7 +85,8 @@ func newEnvWith(t *testing.T, burst int, opts func(*env, *accounts.Options)) *en
 	}
 	o := accounts.Options{Store: e.st, Mailer: e.mailer, RevokeKey: revokeKey, BaseURL: e.srv.URL,
 		SessionTTL: 720 * time.Hour, RateBurst: burst, RateWindow: time.Minute, Logger: log.Named("accounts"),
-		Now: func() time.Time { return e.now }}
+		Argon2: accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+		Now:    func() time.Time { return e.now }}
 	if opts != nil {
 		opts(e, &o)
 	}
@@ -104,6 +106,15 @@ func newEnvWith(t *testing.T, burst int, opts func(*env, *accounts.Options)) *en
 			return err
 		}
 		return api.WriteJSON(w, http.StatusOK, map[string]int64{"session_id": sid})
+	})
+	// What an OAuth callback does once the provider has vouched for the user.
+	a.Group().POST("/test/finish", func(w http.ResponseWriter, req bunrouter.Request) error {
+		uid, _ := strconv.ParseInt(req.URL.Query().Get("user"), 10, 64)
+		pending, err := e.svc.FinishLogin(req.Context(), w, req.Request, uid, "github")
+		if err != nil {
+			return err
+		}
+		return api.WriteJSON(w, http.StatusOK, map[string]bool{"two_factor_pending": pending})
 	})
 	h = a
 	for _, email := range []string{"ada@example.com", "eve@example.com"} {
@@ -176,7 +187,7 @@ func (c *client) do(t *testing.T, method, path string, body any, want int, out a
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	for _, ck := range resp.Cookies() {
-		if ck.Name == accounts.SessionCookie && ck.Value != "" {
+		if (ck.Name == accounts.SessionCookie || ck.Name == accounts.PendingCookie) && ck.Value != "" {
 			c.e.remember(ck.Value)
 		}
 	}
@@ -217,13 +228,22 @@ func (e *env) remember(secret string) {
 	e.secrets = append(e.secrets, secret)
 }
 
+// rememberPlain records secrets that are not tokens (a TOTP secret in
+// each of its forms, a backup code with and without its dash) for the
+// scan.
+func (e *env) rememberPlain(secrets ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plain = append(e.plain, secrets...)
+}
+
 // assertNoPlaintext scans the rows of every table that holds credentials
 // or their traces, and the logs, for any plaintext token the test saw.
 func (e *env) assertNoPlaintext(t *testing.T) {
 	t.Helper()
 	e.svc.Wait()
 	var dump strings.Builder
-	for _, table := range []string{"sessions", "api_tokens", "audit_events", "event_outbox", "users", "git_provider_tokens"} {
+	for _, table := range []string{"sessions", "api_tokens", "audit_events", "event_outbox", "users", "git_provider_tokens", "backup_codes", "pending_totps"} {
 		rows, err := e.st.Pool().Query(context.Background(), `SELECT t::text FROM `+table+` t`)
 		if err != nil {
 			t.Fatal(err)
@@ -253,6 +273,14 @@ func (e *env) assertNoPlaintext(t *testing.T) {
 			if strings.Contains(logs, needle) {
 				t.Errorf("a plaintext token is in the logs")
 			}
+		}
+	}
+	for _, s := range e.plain {
+		if strings.Contains(dump.String(), s) {
+			t.Errorf("a plaintext TOTP secret or backup code is stored in the database")
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("a plaintext TOTP secret or backup code is in the logs")
 		}
 	}
 	// The first session or API token's hash must be in the dump.

@@ -174,6 +174,12 @@ func (s *Service) rateLimit(w http.ResponseWriter, r *http.Request) error {
 	if c := CallerFrom(r.Context()); c != nil {
 		keys = append(keys, "user:"+strconv.FormatInt(c.User.ID, 10))
 	}
+	return s.limitKeys(w, keys...)
+}
+
+// limitKeys takes a token from each key's bucket; an empty bucket is a
+// 429 with Retry-After.
+func (s *Service) limitKeys(w http.ResponseWriter, keys ...string) error {
 	ok, wait := s.limiter.Allow(keys...)
 	if ok {
 		return nil

@@ -361,12 +361,6 @@ func sep(u string) string {
 	return "?"
 }
 
-// loginOneFactor is the default finishLogin: a session at once.
-func (s *Service) loginOneFactor(ctx context.Context, w http.ResponseWriter, r *http.Request, userID int64, _ string) (bool, error) {
-	_, err := s.Login(ctx, w, r, userID, false)
-	return false, err
-}
-
 // link stores the provider's token for the signed-in user who started the
 // flow, and audits it.
 func (s *Service) link(r *http.Request, st *oauthState, p *oauthProvider, id *oauthIdentity, token string) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wisehosting/wisehosting/core/accounts"
+	"github.com/wisehosting/wisehosting/core/accounts/totp"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
@@ -602,4 +603,29 @@ func TestOAuthOptions(t *testing.T) {
 			t.Errorf("%s: the error shows the secret: %v", name, err)
 		}
 	}
+}
+
+// TestOAuthWithTOTP: a user with 2FA on who signs in through a provider
+// gets no session from the callback, only the pending challenge; the
+// authenticator's code then finishes the login.
+func TestOAuthWithTOTP(t *testing.T) {
+	e, f := oauthEnv(t, "github")
+	a := e.browser(t)
+	a.login(t, e.user.ID)
+	secret := e.enrol(t, a, e.user.Email)
+	e.enable(t, a, secret)
+	e.tick() // the enabling code's step is spent
+
+	f.signInAs(fakeAccount{ID: 1, Login: "ada", Email: e.user.Email, Verified: true})
+	b := e.browser(t)
+	if got := b.flow(t, "github", "?return=/apps"); got != "/apps?two_factor=required" {
+		t.Fatalf("went to %q", got)
+	}
+	b.do(t, "GET", "/api/v1/me", nil, http.StatusUnauthorized, nil)
+	var out verifyOut
+	b.do(t, "POST", "/api/v1/2fa/verify", map[string]string{"code": totp.Code(secret, e.now)}, http.StatusOK, &out)
+	if out.SessionID == 0 {
+		t.Fatal("no session after the second factor")
+	}
+	b.do(t, "GET", "/api/v1/me", nil, http.StatusOK, nil)
 }

@@ -37,6 +37,11 @@ func (s *Service) Routes() []Route {
 		{Method: http.MethodGet, Path: "/api/v1/auth/:provider/callback", Public: true, Limited: true, handler: s.oauthCallback},
 		{Method: http.MethodGet, Path: "/api/v1/git-tokens", handler: s.listGitTokens},
 		{Method: http.MethodDelete, Path: "/api/v1/git-tokens/:provider", handler: s.revokeGitToken},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/enroll", Limited: true, handler: s.enrollTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/enable", Limited: true, handler: s.enableTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/disable", Limited: true, handler: s.disableTOTP},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/backup-codes", Limited: true, handler: s.regenerateBackupCodes},
+		{Method: http.MethodPost, Path: "/api/v1/2fa/verify", Public: true, Limited: true, handler: s.verifyTwoFactor},
 	}
 }
 

@@ -289,8 +289,8 @@ func TestCascadeDeletes(t *testing.T) {
 		{`INSERT INTO app_alert_rules (app_id, user_id, kind) VALUES ($1, $2, 'cpu') ON CONFLICT (app_id, kind) DO NOTHING`, []any{a, u}}, // CreateApp gave it its rules
 		{`INSERT INTO alerts (user_id, app_id, kind, source_type, source_id) VALUES ($1, $2, 'cpu', 'rule', '1')`, []any{u, a}},
 		{`INSERT INTO usage_samples (app_id, user_id, bucket_start) VALUES ($1, $2, '2026-01-01 00:05:00+00')`, []any{a, u}},
-		{`INSERT INTO backup_codes (user_id, code_hash) VALUES ($1, 'h')`, []any{u}},
-		{`INSERT INTO pending_totps (token_hash, user_id, expires_at) VALUES ('t', $1, now() + interval '5 minutes')`, []any{u}},
+		{`INSERT INTO backup_codes (user_id, code_hash) VALUES ($1, '$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA')`, []any{u}},
+		{`INSERT INTO pending_totps (token_hash, user_id, expires_at) VALUES (repeat('c', 64), $1, now() + interval '5 minutes')`, []any{u}},
 		{`INSERT INTO domains (app_id, user_id, hostname, verification_token) VALUES ($1, $2, 'example.com', 't')`, []any{a, u}},
 	}
 	for _, q := range inserts {
