@@ -108,21 +108,30 @@ func githubIdentity(ctx context.Context, c *http.Client, apiURL, token string) (
 	if err := getJSON(ctx, c, apiURL, "/user", token, &u); err != nil {
 		return nil, err
 	}
+	id := &oauthIdentity{Subject: string(u.ID), Username: u.Login, Name: or(u.Name, u.Login), Avatar: u.Avatar}
+	if err := primaryEmail(ctx, c, apiURL, token, id); err != nil {
+		return nil, err
+	}
+	return requireSubject(id)
+}
+
+// primaryEmail sets id's email to the primary one of /user/emails (GitHub
+// and Gitea answer the same shape), with whether it is verified.
+func primaryEmail(ctx context.Context, c *http.Client, apiURL, token string, id *oauthIdentity) error {
 	var emails []struct {
 		Email    string `json:"email"`
 		Primary  bool   `json:"primary"`
 		Verified bool   `json:"verified"`
 	}
 	if err := getJSON(ctx, c, apiURL, "/user/emails", token, &emails); err != nil {
-		return nil, err
+		return err
 	}
-	id := &oauthIdentity{Subject: string(u.ID), Username: u.Login, Name: or(u.Name, u.Login), Avatar: u.Avatar}
 	for _, e := range emails {
 		if e.Primary {
 			id.Email, id.EmailVerified = e.Email, e.Verified
 		}
 	}
-	return requireSubject(id)
+	return nil
 }
 
 // gitlabIdentity reads /user: the primary email counts as verified when
@@ -188,19 +197,9 @@ func giteaIdentity(ctx context.Context, c *http.Client, apiURL, token string) (*
 	if err := getJSON(ctx, c, apiURL, "/user", token, &u); err != nil {
 		return nil, err
 	}
-	var emails []struct {
-		Email    string `json:"email"`
-		Primary  bool   `json:"primary"`
-		Verified bool   `json:"verified"`
-	}
-	if err := getJSON(ctx, c, apiURL, "/user/emails", token, &emails); err != nil {
-		return nil, err
-	}
 	id := &oauthIdentity{Subject: string(u.ID), Username: u.Login, Name: or(u.FullName, u.Login), Avatar: u.Avatar}
-	for _, e := range emails {
-		if e.Primary {
-			id.Email, id.EmailVerified = e.Email, e.Verified
-		}
+	if err := primaryEmail(ctx, c, apiURL, token, id); err != nil {
+		return nil, err
 	}
 	return requireSubject(id)
 }
