@@ -262,38 +262,61 @@ func (s *Service) enrollTOTP(w http.ResponseWriter, req bunrouter.Request) error
 	return api.WriteJSON(w, http.StatusOK, enrollResponse{Secret: secret, URI: totp.URI(TOTPIssuer, c.User.Email, raw)})
 }
 
-func (s *Service) enableTOTP(w http.ResponseWriter, req bunrouter.Request) error {
+// changeFactor runs fn for the session's user in a transaction holding the
+// user's TOTP row lock, once the request's code (or backup code, when
+// allowBackup) checked out. enabled is the 2FA state the change needs: on
+// for disabling and regenerating, off (and enrolled) for enabling.
+func (s *Service) changeFactor(req bunrouter.Request, op string, allowBackup, enabled bool,
+	fn func(ctx context.Context, tx pgx.Tx, c *Caller, f factor) error) error {
 	ctx := req.Context()
 	c, err := sessionCaller(req)
 	if err != nil {
 		return err
 	}
-	f, err := readFactor(req.Request, false)
+	f, err := readFactor(req.Request, allowBackup)
 	if err != nil {
 		return err
 	}
-	var codes []string
-	err = s.inTx(ctx, "enable totp", func(tx pgx.Tx) error {
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
 		st, err := s.o.Store.LockTOTPTx(ctx, tx, c.User.ID)
 		switch {
 		case err != nil:
 			return err
-		case st.Enabled:
+		case enabled && !st.Enabled:
+			return errTOTPOff
+		case !enabled && st.Enabled:
 			return errTOTPOn
-		case st.Secret == "":
+		case !enabled && st.Secret == "":
 			return errNotEnrolled
 		}
 		if ok, err := s.checkFactor(ctx, tx, c.User.ID, st, f); err != nil || !ok {
 			return orElse(err, errWrongCode)
 		}
+		return fn(ctx, tx, c, f)
+	})
+}
+
+// issueBackupCodes replaces the user's backup codes with a new set and
+// returns it (shown once).
+func (s *Service) issueBackupCodes(ctx context.Context, tx pgx.Tx, userID int64) ([]string, error) {
+	codes, hashes, err := s.newBackupSet()
+	if err != nil {
+		return nil, err
+	}
+	if err := store.ReplaceBackupCodesTx(ctx, tx, userID, hashes); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+func (s *Service) enableTOTP(w http.ResponseWriter, req bunrouter.Request) error {
+	var codes []string
+	err := s.changeFactor(req, "enable totp", false, false, func(ctx context.Context, tx pgx.Tx, c *Caller, _ factor) error {
 		if err := store.EnableTOTPTx(ctx, tx, c.User.ID); err != nil {
 			return err
 		}
-		var hashes []string
-		if codes, hashes, err = s.newBackupSet(); err != nil {
-			return err
-		}
-		if err := store.ReplaceBackupCodesTx(ctx, tx, c.User.ID, hashes); err != nil {
+		var err error
+		if codes, err = s.issueBackupCodes(ctx, tx, c.User.ID); err != nil {
 			return err
 		}
 		return auditTx(ctx, tx, req.Request, c.User.ID, store.AuditTOTPEnabled, nil)
@@ -305,26 +328,7 @@ func (s *Service) enableTOTP(w http.ResponseWriter, req bunrouter.Request) error
 }
 
 func (s *Service) disableTOTP(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx := req.Context()
-	c, err := sessionCaller(req)
-	if err != nil {
-		return err
-	}
-	f, err := readFactor(req.Request, true)
-	if err != nil {
-		return err
-	}
-	err = s.inTx(ctx, "disable totp", func(tx pgx.Tx) error {
-		st, err := s.o.Store.LockTOTPTx(ctx, tx, c.User.ID)
-		if err != nil {
-			return err
-		}
-		if !st.Enabled {
-			return errTOTPOff
-		}
-		if ok, err := s.checkFactor(ctx, tx, c.User.ID, st, f); err != nil || !ok {
-			return orElse(err, errWrongCode)
-		}
+	err := s.changeFactor(req, "disable totp", true, true, func(ctx context.Context, tx pgx.Tx, c *Caller, f factor) error {
 		if err := store.DisableTOTPTx(ctx, tx, c.User.ID); err != nil {
 			return err
 		}
@@ -338,32 +342,10 @@ func (s *Service) disableTOTP(w http.ResponseWriter, req bunrouter.Request) erro
 }
 
 func (s *Service) regenerateBackupCodes(w http.ResponseWriter, req bunrouter.Request) error {
-	ctx := req.Context()
-	c, err := sessionCaller(req)
-	if err != nil {
-		return err
-	}
-	f, err := readFactor(req.Request, false)
-	if err != nil {
-		return err
-	}
 	var codes []string
-	err = s.inTx(ctx, "regenerate backup codes", func(tx pgx.Tx) error {
-		st, err := s.o.Store.LockTOTPTx(ctx, tx, c.User.ID)
-		if err != nil {
-			return err
-		}
-		if !st.Enabled {
-			return errTOTPOff
-		}
-		if ok, err := s.checkFactor(ctx, tx, c.User.ID, st, f); err != nil || !ok {
-			return orElse(err, errWrongCode)
-		}
-		var hashes []string
-		if codes, hashes, err = s.newBackupSet(); err != nil {
-			return err
-		}
-		if err := store.ReplaceBackupCodesTx(ctx, tx, c.User.ID, hashes); err != nil {
+	err := s.changeFactor(req, "regenerate backup codes", false, true, func(ctx context.Context, tx pgx.Tx, c *Caller, _ factor) error {
+		var err error
+		if codes, err = s.issueBackupCodes(ctx, tx, c.User.ID); err != nil {
 			return err
 		}
 		return auditTx(ctx, tx, req.Request, c.User.ID, store.AuditBackupCodesRegenerated, nil)

@@ -399,3 +399,27 @@ func TestTwoFactorRateLimit(t *testing.T) {
 	e.now = e.now.Add(time.Minute)
 	other.do(t, "POST", "/api/v1/2fa/verify", map[string]string{"code": totp.Code(secret, e.now)}, http.StatusOK, nil)
 }
+
+// TestTwoFactorStateRules: each change needs 2FA in the state it changes.
+func TestTwoFactorStateRules(t *testing.T) {
+	e := newEnv(t, 1000)
+	c := e.client(t)
+	c.login(t, e.user.ID)
+	type errBody struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	expect := func(path string, want string) {
+		t.Helper()
+		var out errBody
+		c.do(t, "POST", path, map[string]string{"code": "123456"}, http.StatusConflict, &out)
+		if out.Error.Code != want {
+			t.Fatalf("%s: error %q, want %q", path, out.Error.Code, want)
+		}
+	}
+	expect("/api/v1/2fa/enable", "totp_not_enrolled")
+	expect("/api/v1/2fa/disable", "totp_not_enabled")
+	expect("/api/v1/2fa/backup-codes", "totp_not_enabled")
+	e.enable(t, c, e.enrol(t, c, e.user.Email))
+	e.tick()
+	expect("/api/v1/2fa/enable", "totp_enabled")
+}
