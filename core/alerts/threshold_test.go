@@ -43,28 +43,10 @@ func (f *fakeStats) drop(appID int64) {
 	delete(f.m, appID)
 }
 
-// clock is a fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	st     *store.Store
 	stats  *fakeStats
-	clock  *clock
+	clock  *testutil.Clock
 	poller *alerts.Poller
 	app    *store.App
 	worker *store.Worker
@@ -77,7 +59,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &fixture{st: storetest.New(t), stats: &fakeStats{m: map[int64]hub.AppStats{}}, clock: &clock{now: time.Now()}}
+	f := &fixture{st: storetest.New(t), stats: &fakeStats{m: map[int64]hub.AppStats{}}, clock: testutil.NewClock(time.Now())}
 	minted, err := workerauth.Mint(storetest.Cipher(t))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +102,7 @@ func (f *fixture) heartbeat(t *testing.T) {
 // heartbeats just before.
 func (f *fixture) tick(t *testing.T, d time.Duration) {
 	t.Helper()
-	f.clock.advance(d)
+	f.clock.Advance(d)
 	if !f.silent {
 		f.heartbeat(t)
 	}
@@ -246,7 +228,7 @@ func TestTwoCoresAndRestart(t *testing.T) {
 	}
 	f.cpu(99)
 	for range 11 {
-		f.clock.advance(30 * time.Second)
+		f.clock.Advance(30 * time.Second)
 		var wg sync.WaitGroup
 		for _, p := range []*alerts.Poller{f.poller, second} {
 			wg.Go(func() {
@@ -266,7 +248,7 @@ func TestTwoCoresAndRestart(t *testing.T) {
 	}
 	f.cpu(5)
 	for range 11 {
-		f.clock.advance(30 * time.Second)
+		f.clock.Advance(30 * time.Second)
 		if err := restarted.Tick(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -36,24 +36,6 @@ const (
 	failed    = pluginv1.DeliveryOutcome_DELIVERY_OUTCOME_FAILED
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // recorder is a sink that records every event it is given and answers
 // with answer (nil: delivered).
 type recorder struct {
@@ -265,7 +247,7 @@ func TestFanOutByPattern(t *testing.T) {
 
 func TestRetryScheduleHonoursRetryAfter(t *testing.T) {
 	st := storetest.New(t)
-	clk := &clock{now: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	var r recorder
 	r.answer = func(e *pluginv1.Event) (*pluginv1.DeliveryResult, error) {
 		return &pluginv1.DeliveryResult{EventId: e.GetId(), Outcome: retry, Message: "busy"}, nil
@@ -291,7 +273,7 @@ func TestRetryScheduleHonoursRetryAfter(t *testing.T) {
 	r.setAnswer(func(e *pluginv1.Event) (*pluginv1.DeliveryResult, error) {
 		return &pluginv1.DeliveryResult{EventId: e.GetId(), Outcome: retry, RetryAfterMs: (10 * time.Minute).Milliseconds(), Message: "429"}, nil
 	})
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	testutil.WaitFor(t, 10*time.Second, "the second attempt", func() bool {
 		rs := retries(t, st, ev.ID)
 		return len(rs) == 1 && rs[0].attempts == 2
@@ -303,7 +285,7 @@ func TestRetryScheduleHonoursRetryAfter(t *testing.T) {
 
 	// The third attempt succeeds.
 	r.setAnswer(nil)
-	clk.advance(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	testutil.WaitFor(t, 10*time.Second, "delivered", func() bool { return outbox(t, st, ev.ID).status == "delivered" })
 	if rs := retries(t, st, ev.ID); len(rs) != 0 {
 		t.Fatalf("retry rows left: %+v", rs)
@@ -351,7 +333,7 @@ func TestFailedAndTooOldAreDead(t *testing.T) {
 
 func TestSinkCrashIsRetried(t *testing.T) {
 	st := storetest.New(t)
-	clk := &clock{now: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	var r recorder
 	r.answer = func(*pluginv1.Event) (*pluginv1.DeliveryResult, error) {
 		return nil, errors.New("plugin alerts.ops is unavailable: restarting")
@@ -370,7 +352,7 @@ func TestSinkCrashIsRetried(t *testing.T) {
 	}
 	r.setAnswer(nil)
 	silent.setAnswer(nil)
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	testutil.WaitFor(t, 10*time.Second, "delivered", func() bool { return outbox(t, st, ev.ID).status == "delivered" })
 }
 
@@ -477,7 +459,7 @@ func TestStopMidPassLosesNothing(t *testing.T) {
 	if retrying != 50 {
 		t.Fatalf("%d retry rows after the stop, want the 50 the sink did not take", retrying)
 	}
-	clk := &clock{now: time.Now().Add(6 * time.Second)}
+	clk := testutil.NewClock(time.Now().Add(6 * time.Second))
 	start(t, events.Options{Store: st, Sinks: []pluginhost.AlertSink{slow}, Now: clk.Now})
 	testutil.WaitFor(t, 10*time.Second, "every event delivered", func() bool {
 		var n int
@@ -660,7 +642,7 @@ func TestUsersWebhooks(t *testing.T) {
 	goneID, gone := mk(alice, "app.*")
 	gone.answer(http.StatusGone)
 	bobID, bobHook := mk(bob)
-	clk := &clock{now: time.Now()}
+	clk := testutil.NewClock(time.Now())
 	start(t, events.Options{Store: st, Now: clk.Now,
 		Webhooks: events.NewWebhooks(cipher, stdwebhook.ClientOptions{Timeout: 5 * time.Second, AllowPrivate: true})})
 
@@ -705,7 +687,7 @@ func TestUsersWebhooks(t *testing.T) {
 		t.Fatalf("retry %+v, want webhook:%d a minute from now", rr, deploysID)
 	}
 	deploys.answer(http.StatusOK)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	testutil.WaitFor(t, 10*time.Second, "delivered on retry", func() bool { return outbox(t, st, ev.ID).status == "delivered" })
 	if h := hookState(t, st, deploysID); len(h.deliveries) != 3 || !strings.HasPrefix(h.deliveries[1], "deployment.failed 1 503 false") ||
 		!strings.HasPrefix(h.deliveries[2], "deployment.failed 2 200 true") || h.failed != 1 || h.total != 3 {
