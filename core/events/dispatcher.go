@@ -60,8 +60,7 @@ const (
 // still alive.
 const lockCheckTimeout = 10 * time.Second
 
-// DefaultSchedule is the wait before each retry: the n-th failed attempt
-// waits DefaultSchedule[n-1], the last entry repeating.
+// defaultSchedule backs DefaultSchedule.
 var defaultSchedule = []time.Duration{
 	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour,
 }
@@ -694,7 +693,7 @@ func newDispatchMetrics(reg prometheus.Registerer) (*dispatchMetrics, error) {
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: "events",
 			Name: "dispatcher_leader", Help: "1 while this core holds the dispatcher lock and delivers events."}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "events",
-			Name: "deliveries_total", Help: "Delivery attempts by target kind (sink, webhook) and result (delivered, retry, dead)."},
+			Name: "deliveries_total", Help: "Delivery attempts by target kind (sink, webhook) and result (delivered, retry, dead; dropped: the target is gone, e.g. a deleted webhook)."},
 			[]string{"target", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "events",
 			Name: "first_pass_seconds", Help: "Time from an event's creation to the end of its first delivery pass.",
