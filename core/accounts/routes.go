@@ -60,6 +60,10 @@ func (s *Service) Register(g *bunrouter.Group) {
 	}
 }
 
+// Limit is middleware that takes a rate-limit token per request (per client
+// IP and, once authenticated, per user); other packages' routes use it.
+func (s *Service) Limit(next bunrouter.HandlerFunc) bunrouter.HandlerFunc { return s.limited(next) }
+
 func (s *Service) limited(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
 	return func(w http.ResponseWriter, req bunrouter.Request) error {
 		if err := s.rateLimit(w, req.Request); err != nil {
