@@ -21,6 +21,9 @@ func jobMessage(j *store.Job) (wsproto.Job, error) {
 		if err := json.Unmarshal(j.Payload, &p); err != nil {
 			return m, fmt.Errorf("hub: job %d: payload is not a deploy spec: %w", j.ID, err)
 		}
+		// The job row is the truth: a first deployment's payload is built
+		// before its app has an id.
+		p.AppID = j.AppID
 		m.Payload = &p
 	}
 	return m, nil

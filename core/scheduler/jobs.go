@@ -65,6 +65,34 @@ func (j *Jobs) Pinned(ctx context.Context, jobType string, appID, workerID, cpu,
 	return job, nil
 }
 
+// Create creates a job for an existing app (store.CreateAppJob: pending
+// for the loop to place, or pinned when nj.WorkerID is set, pushed then)
+// and sets the app's status when appStatus is not empty.
+func (j *Jobs) Create(ctx context.Context, nj store.NewJob, appStatus string) (*store.Job, error) {
+	job, err := j.Store.CreateAppJob(ctx, nj, appStatus)
+	if err != nil {
+		return nil, err
+	}
+	j.push(job)
+	return job, nil
+}
+
+// Delete soft-deletes the app (store.MarkAppDeleted), or with purge also
+// marks it for removal for good (store.RequestAppPurge), and pushes the
+// delete job its worker gets.
+func (j *Jobs) Delete(ctx context.Context, appID int64, purge bool) (*store.Job, error) {
+	del := j.Store.MarkAppDeleted
+	if purge {
+		del = j.Store.RequestAppPurge
+	}
+	job, err := del(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	j.push(job)
+	return job, nil
+}
+
 // Active returns the app's pending, assigned or processing job, or
 // store.ErrNotFound.
 func (j *Jobs) Active(ctx context.Context, appID int64) (*store.Job, error) {

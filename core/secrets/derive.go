@@ -31,6 +31,11 @@ const (
 	// "revoke this session" links sent in new-device login emails; the
 	// signature is the only proof of authorization of that endpoint.
 	PurposeRevokeToken = "wisehosting-revoke-token-v1"
+
+	// PurposeGitHook derives the key from which each app's push webhook
+	// secret is computed (HMAC of the app's UUID), so every core verifies
+	// git providers' deliveries without storing a secret per app.
+	PurposeGitHook = "wisehosting-git-hook-v1"
 )
 
 // KeySize is the length in bytes of the keys this package derives for its own

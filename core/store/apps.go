@@ -77,6 +77,8 @@ func collectApps(rows pgx.Rows, err error) ([]*App, error) {
 // NewApp holds what CreateApp needs. Name rules beyond the database's
 // (reserved words, generated names) belong to the API layer.
 type NewApp struct {
+	// UUID is the app's UUID; empty: a fresh one.
+	UUID         string
 	UserID       int64
 	Name         string
 	Subdomain    string // defaults to Name
@@ -102,6 +104,10 @@ func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
 	if runtime == "" {
 		runtime = "exec"
 	}
+	id := na.UUID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	kinds, thresholds, sustains := defaultRuleColumns()
 	if na.MaxApps > 0 {
 		// Lock the user first, in its own statement: the count below then
@@ -126,7 +132,7 @@ func createApp(ctx context.Context, q Querier, na NewApp) (*App, error) {
 			SELECT a.id, a.user_id, d.kind, true, d.threshold, d.sustain
 			FROM a CROSS JOIN unnest($11::text[], $12::float8[], $13::int[]) AS d(kind, threshold, sustain))
 		SELECT `+appColumns+` FROM a`,
-		uuid.NewString(), na.UserID, na.Name, sub, runtime, na.GitRepo, na.GitBranch,
+		id, na.UserID, na.Name, sub, runtime, na.GitRepo, na.GitBranch,
 		na.BuildCommand, na.RunCommand, na.Dockerfile, kinds, thresholds, sustains, na.MaxApps))
 	if errors.Is(err, pgx.ErrNoRows) && na.MaxApps > 0 {
 		return nil, fmt.Errorf("store: create app: the plan allows %d apps: %w", na.MaxApps, ErrQuota)

@@ -31,6 +31,9 @@ const (
 	// ChannelRoutes is notified (empty payload) when the edge route table
 	// may have changed (migration 006): every core reloads it.
 	ChannelRoutes = "wisehosting_routes"
+	// ChannelApps carries the owner's user id whenever one of their apps
+	// changes (migration 011): every core drops its cached view of them.
+	ChannelApps = "wisehosting_apps"
 )
 
 // Listener holds one dedicated Postgres connection, outside the pool, that

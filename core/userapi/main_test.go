@@ -9,13 +9,17 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/embedpg/pgtest"
+	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/mail"
+	"github.com/wisehosting/wisehosting/core/plans"
+	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/store/storetest"
 	"github.com/wisehosting/wisehosting/core/testutil"
@@ -35,6 +39,29 @@ type env struct {
 	ada   *store.User
 	eve   *store.User
 	token map[int64]string // user id → API token
+	logs  *fakeLogs
+}
+
+// fakeLogs is the hub's side of log streams: a real log bus, and the
+// workers "connected to this core".
+type fakeLogs struct {
+	bus       *hub.LogBus
+	mu        sync.Mutex
+	connected map[int64]bool
+}
+
+func (f *fakeLogs) Bus() *hub.LogBus { return f.bus }
+
+func (f *fakeLogs) IsConnected(id int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connected[id]
+}
+
+func (f *fakeLogs) connect(id int64, on bool) {
+	f.mu.Lock()
+	f.connected[id] = on
+	f.mu.Unlock()
 }
 
 func newEnv(t *testing.T) *env {
@@ -46,7 +73,8 @@ func newEnv(t *testing.T) *env {
 // the test server's URL known).
 func newEnvWith(t *testing.T, opts func(*env, *userapi.Options)) *env {
 	t.Helper()
-	e := &env{t: t, st: storetest.New(t), token: map[int64]string{}}
+	e := &env{t: t, st: storetest.New(t), token: map[int64]string{},
+		logs: &fakeLogs{bus: hub.NewLogBus(), connected: map[int64]bool{}}}
 	log := testutil.Logger(t)
 	var h http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
@@ -61,7 +89,9 @@ func newEnvWith(t *testing.T, opts func(*env, *userapi.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := userapi.Options{Store: e.st, Auth: acc, Logger: log.Named("userapi")}
+	o := userapi.Options{Store: e.st, Auth: acc, Logger: log.Named("userapi"), Plans: plans.New(nil, nil),
+		Jobs: &scheduler.Jobs{Store: e.st}, PlatformDomain: "apps.test", AllowLocalRepos: true,
+		Logs: e.logs}
 	if opts != nil {
 		opts(e, &o)
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/plans"
+	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
@@ -31,6 +34,38 @@ type Authenticator interface {
 type Options struct {
 	Store *store.Store
 	Auth  Authenticator
+	// Plans gives each user's plan: max_apps and the limits deploy jobs
+	// carry.
+	Plans *plans.Catalogue
+	// Jobs creates deployments and jobs and pushes pinned ones.
+	Jobs *scheduler.Jobs
+	// Stats are the live app statistics this core holds (the hub); nil:
+	// none shown.
+	Stats Stats
+	// Logs is where live runtime log lines come from (the hub); nil: no
+	// log streams.
+	Logs LogSource
+	// Listener, when set, carries app changes from every core
+	// (store.ChannelApps) into the app cache. Register before it runs.
+	Listener *store.Listener
+	// PlatformDomain is platform.domain: apps live at
+	// https://<subdomain>.<PlatformDomain>.
+	PlatformDomain string
+	// AllowLocalRepos lets apps name a local git repository (an absolute
+	// path or file:// URL on the worker): single-machine setups only
+	// (security.allow_local_repos).
+	AllowLocalRepos bool
+	// GitToken returns the user's linked token for the git provider that
+	// hosts repo, "" when there is none; nil: deploys carry no token.
+	GitToken func(ctx context.Context, userID int64, repo string) (string, error)
+	// Hooks manages push webhooks at git providers; nil: no push
+	// auto-deploy.
+	Hooks GitHooks
+	// HookKey derives each app's push webhook secret
+	// (secrets.PurposeGitHook).
+	HookKey []byte
+	// BaseURL is server.base_url, where git providers deliver pushes.
+	BaseURL string
 	// Logger gets the service's logs; nil: none.
 	Logger hclog.Logger
 	// Now is the clock (tests); nil: time.Now.
@@ -39,8 +74,16 @@ type Options struct {
 
 // Service serves the routes. Create it with New.
 type Service struct {
-	o   Options
-	log hclog.Logger
+	o     Options
+	log   hclog.Logger
+	cache *appCache
+	// stopping is closed when Run ends: open log streams close.
+	stopping chan struct{}
+}
+
+// Stats is where live app statistics come from (the hub).
+type Stats interface {
+	AppStatsLive(appID int64) (AppStats, bool)
 }
 
 // New checks opts and returns a Service.
@@ -51,12 +94,26 @@ func New(opts Options) (*Service, error) {
 	if opts.Auth == nil {
 		return nil, errors.New("userapi: an authenticator is required")
 	}
-	s := &Service{o: opts, log: opts.Logger}
+	if opts.Plans == nil || opts.Jobs == nil {
+		return nil, errors.New("userapi: plans and jobs are required")
+	}
+	s := &Service{o: opts, log: opts.Logger, stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
 	if s.o.Now == nil {
 		s.o.Now = time.Now
+	}
+	s.cache = newAppCache(appCacheTTL, s.o.Now)
+	if l := s.o.Listener; l != nil {
+		l.Handle(store.ChannelApps, func(payload string) {
+			if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+				s.cache.invalidate(id)
+				return
+			}
+			s.cache.flush()
+		})
+		l.OnConnect(s.cache.flush)
 	}
 	return s, nil
 }
@@ -84,6 +141,8 @@ type Mux interface {
 func (s *Service) Routes() []Route {
 	var rs []Route
 	rs = append(rs, s.appRoutes()...)
+	rs = append(rs, s.autoDeployRoutes()...)
+	rs = append(rs, s.logRoutes()...)
 	return rs
 }
 
@@ -148,4 +207,31 @@ const maxBody = 64 << 10
 // badRequest is a 400 with code "invalid".
 func badRequest(format string, args ...any) error {
 	return api.Errorf(http.StatusBadRequest, "invalid", format, args...)
+}
+
+// purgeEvery is how often Run purges hard-deleted apps whose worker has
+// confirmed their removal.
+const purgeEvery = time.Minute
+
+// Run purges hard-deleted apps once nothing runs them (every core may; the
+// purge is one idempotent statement) until ctx ends, then ends the log
+// streams still open.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			close(s.stopping)
+			return
+		case <-t.C:
+			ids, err := s.o.Store.PurgeApps(ctx, nil)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("purge hard-deleted apps", "error", err)
+			}
+			if len(ids) > 0 {
+				s.log.Info("hard-deleted apps purged", "count", len(ids))
+			}
+		}
+	}
 }

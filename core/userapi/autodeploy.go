@@ -1,0 +1,179 @@
+package userapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/uptrace/bunrouter"
+
+	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/store"
+)
+
+// Push is a verified push delivery from a git provider.
+type Push struct {
+	Branch        string
+	CommitSHA     string
+	CommitMessage string
+	// Deleted is a push that deleted the branch (nothing to deploy).
+	Deleted bool
+}
+
+// ErrNotPush is what GitHooks.VerifyPush returns for a genuine delivery
+// of another event (a ping, a tag, …): answered, not deployed.
+var ErrNotPush = errors.New("not a branch push")
+
+// GitHooks manages push webhooks at git providers (core/gitprovider).
+type GitHooks interface {
+	// Provider names the linked-token provider (github, gitlab,
+	// bitbucket, codeberg) hosting repo; false when none does.
+	Provider(repo string) (string, bool)
+	// CreateHook creates a push webhook on repo delivering to hookURL,
+	// signed with secret, with the user's token; it returns its id.
+	CreateHook(ctx context.Context, provider, token, repo, hookURL, secret string) (string, error)
+	// DeleteHook removes it (one already gone is no error).
+	DeleteHook(ctx context.Context, provider, token, repo, hookID string) error
+	// VerifyPush checks a delivery's signature against secret and parses
+	// it; a genuine delivery of another event is ErrNotPush.
+	VerifyPush(r *http.Request, body []byte, secret string) (Push, error)
+}
+
+// maxPushBody bounds an inbound push delivery.
+const maxPushBody = 1 << 20
+
+// hookPath is where a provider delivers an app's pushes.
+const hookPath = "/api/v1/hooks/git/"
+
+func (s *Service) autoDeployRoutes() []Route {
+	return []Route{
+		{Method: http.MethodPut, Path: "/api/v1/apps/:app/auto-deploy", Limited: true, handler: s.setAutoDeploy},
+		{Method: http.MethodPost, Path: hookPath + ":app", Public: true, Limited: true, handler: s.receivePush},
+	}
+}
+
+// hookSecret is the app's push webhook secret: derived from the core's
+// key and the app's UUID, so nothing extra is stored and every core
+// verifies deliveries alike.
+func (s *Service) hookSecret(appUUID string) string {
+	m := hmac.New(sha256.New, s.o.HookKey)
+	m.Write([]byte(appUUID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+type autoDeployRequest struct {
+	Enabled *bool `json:"enabled"`
+}
+
+// setAutoDeploy turns push auto-deploy on (creating the push webhook at
+// the git provider with the user's linked token) or off (removing it).
+func (s *Service) setAutoDeploy(w http.ResponseWriter, req bunrouter.Request) error {
+	ctx := req.Context()
+	u, a, err := s.appParam(req)
+	if err != nil {
+		return err
+	}
+	var in autoDeployRequest
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	if in.Enabled == nil {
+		return badRequest(`the body must be {"enabled": true|false}`)
+	}
+	if s.o.Hooks == nil || s.o.BaseURL == "" {
+		return api.Errorf(http.StatusUnprocessableEntity, "auto_deploy_unavailable",
+			"push auto-deploy needs server.base_url, the address git providers deliver to: ask the operator to set it")
+	}
+	if *in.Enabled && !a.AutoDeploy {
+		provider, ok := s.o.Hooks.Provider(a.GitRepo)
+		if !ok {
+			return api.Errorf(http.StatusUnprocessableEntity, "unsupported_provider",
+				"push auto-deploy works with repositories on GitHub, GitLab, Bitbucket and Codeberg/Gitea; %s is not on one", a.GitRepo)
+		}
+		token, _, err := s.o.Store.GetGitToken(ctx, u.ID, provider)
+		if errors.Is(err, store.ErrNotFound) {
+			return api.Errorf(http.StatusUnprocessableEntity, "provider_not_linked",
+				"link your %s account first (GET /api/v1/auth/%s/login): the webhook is created with your token", provider, provider)
+		}
+		if err != nil {
+			return err
+		}
+		id, err := s.o.Hooks.CreateHook(ctx, provider, token, a.GitRepo, s.o.BaseURL+hookPath+a.UUID, s.hookSecret(a.UUID))
+		if err != nil {
+			return api.Errorf(http.StatusBadGateway, "provider_error", "%s refused to create the push webhook: %v", provider, err).WithCause(err)
+		}
+		if err := s.o.Store.SetAppWebhookID(ctx, a.ID, id); err != nil {
+			return storeErr(err, "app")
+		}
+	}
+	if !*in.Enabled && a.AutoDeploy && a.WebhookID != "" {
+		if err := s.removePushHook(ctx, u, a); err != nil {
+			return api.Errorf(http.StatusBadGateway, "provider_error", "could not remove the push webhook: %v", err).WithCause(err)
+		}
+	}
+	if err := s.o.Store.SetAppAutoDeploy(ctx, a.ID, *in.Enabled); err != nil {
+		return storeErr(err, "app")
+	}
+	s.wrote(u.ID)
+	return api.WriteJSON(w, http.StatusOK, map[string]any{"auto_deploy": *in.Enabled, "branch": a.GitBranch})
+}
+
+// removePushHook deletes the app's webhook at its provider and forgets it.
+func (s *Service) removePushHook(ctx context.Context, u *store.User, a *store.App) error {
+	provider, ok := s.o.Hooks.Provider(a.GitRepo)
+	if !ok {
+		return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
+	}
+	token, _, err := s.o.Store.GetGitToken(ctx, u.ID, provider)
+	if err != nil {
+		return fmt.Errorf("userapi: the %s token: %w", provider, err)
+	}
+	if err := s.o.Hooks.DeleteHook(ctx, provider, token, a.GitRepo, a.WebhookID); err != nil {
+		return err
+	}
+	return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
+}
+
+// receivePush is where git providers deliver an app's pushes: a push to
+// the app's branch, correctly signed, redeploys it at the pushed commit.
+func (s *Service) receivePush(w http.ResponseWriter, req bunrouter.Request) error {
+	ctx := req.Context()
+	a, err := s.o.Store.FindAppByUUID(ctx, req.Param("app"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.AutoDeploy) || s.o.Hooks == nil {
+		return api.Errorf(http.StatusNotFound, "not_found", "no app with push auto-deploy there")
+	}
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, maxPushBody))
+	if err != nil {
+		return api.Errorf(http.StatusRequestEntityTooLarge, "too_large", "a push delivery is at most %d bytes", maxPushBody)
+	}
+	push, err := s.o.Hooks.VerifyPush(req.Request, body, s.hookSecret(a.UUID))
+	if errors.Is(err, ErrNotPush) {
+		return api.WriteJSON(w, http.StatusAccepted, map[string]string{"result": "ignored", "reason": "not a branch push"})
+	}
+	if err != nil {
+		return api.Errorf(http.StatusUnauthorized, "bad_signature", "%v", err)
+	}
+	if push.Deleted || push.Branch != a.GitBranch {
+		return api.WriteJSON(w, http.StatusAccepted, map[string]string{"result": "ignored",
+			"reason": fmt.Sprintf("the app deploys branch %s", a.GitBranch)})
+	}
+	u, err := s.o.Store.FindUserByID(ctx, a.UserID)
+	if err != nil {
+		return err
+	}
+	d, err := s.redeploy(ctx, u, a, "push", push.Branch, push.CommitSHA, push.CommitMessage)
+	if err != nil {
+		return err
+	}
+	s.audit(req, u.ID, store.AuditAppDeploy, map[string]any{"app": a.UUID, "deployment": d.Deployment.ID,
+		"trigger": "push", "commit": push.CommitSHA})
+	return api.WriteJSON(w, http.StatusAccepted, map[string]any{"result": "deploying", "deployment": d.Deployment.ID})
+}

@@ -1,0 +1,329 @@
+package userapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/uptrace/bunrouter"
+
+	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/hub"
+	"github.com/wisehosting/wisehosting/core/store"
+)
+
+// Bounds of log reads and streams.
+const (
+	defaultTail = 100
+	maxTail     = 5000
+	// maxStreamApps bounds the apps one stream follows.
+	maxStreamApps = 20
+	// frameLines bounds the lines of one WebSocket frame.
+	frameLines = 500
+	// logPoll is how often a stream reads the store for apps whose worker
+	// is connected to another core.
+	logPoll = time.Second
+	// wsPing keeps idle streams (and proxies between) alive.
+	wsPing = 30 * time.Second
+	// wsWriteWait bounds one frame's write: a client that does not read
+	// is dropped.
+	wsWriteWait = 10 * time.Second
+	// maxClientFrame bounds what a log stream client may send (it sends
+	// nothing but control frames).
+	maxClientFrame = 4096
+)
+
+// LogSource is what live log streams need from the hub: its log bus, and
+// whether a worker is connected to this core (else its apps' lines reach
+// this core only through the store).
+type LogSource interface {
+	Bus() *hub.LogBus
+	IsConnected(workerID int64) bool
+}
+
+func (s *Service) logRoutes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/api/v1/apps/:app/logs", handler: s.recentLogs},
+		{Method: http.MethodGet, Path: "/api/v1/logs/ws", handler: s.streamLogs},
+	}
+}
+
+// logLine is a runtime log line as the API shows it.
+type logLine struct {
+	App    string    `json:"app"`
+	TS     time.Time `json:"ts"`
+	Stream string    `json:"stream"`
+	Line   string    `json:"line"`
+}
+
+func tailParam(req bunrouter.Request) (int, error) {
+	v := req.URL.Query().Get("tail")
+	if v == "" {
+		return defaultTail, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxTail {
+		return 0, badRequest("tail must be a number from 0 to %d, not %q", maxTail, v)
+	}
+	return n, nil
+}
+
+// recentLogs answers the app's last persisted runtime log lines.
+func (s *Service) recentLogs(w http.ResponseWriter, req bunrouter.Request) error {
+	_, a, err := s.appParam(req)
+	if err != nil {
+		return err
+	}
+	tail, err := tailParam(req)
+	if err != nil {
+		return err
+	}
+	lines, err := s.o.Store.RecentRuntimeLogs(req.Context(), []int64{a.ID}, tail)
+	if err != nil {
+		return err
+	}
+	out := make([]logLine, len(lines))
+	for i, l := range lines {
+		out[i] = logLine{App: a.UUID, TS: l.TS, Stream: l.Stream, Line: l.Line}
+	}
+	return api.WriteJSON(w, http.StatusOK, map[string]any{"lines": out})
+}
+
+// streamLogs follows the runtime logs of one or several of the caller's
+// apps over a WebSocket (?apps=<uuid|name>,…&tail=N): first the last N
+// persisted lines, then live ones, each frame a JSON {"lines": […]}.
+func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error {
+	ctx := req.Context()
+	u := userOf(ctx)
+	refs := strings.Split(req.URL.Query().Get("apps"), ",")
+	if len(refs) == 0 || refs[0] == "" {
+		return badRequest("name the apps to follow: ?apps=<uuid or name>,…")
+	}
+	if len(refs) > maxStreamApps {
+		return badRequest("follow at most %d apps at once", maxStreamApps)
+	}
+	tail, err := tailParam(req)
+	if err != nil {
+		return err
+	}
+	apps := map[int64]*store.App{}
+	var ids []int64
+	for _, ref := range refs {
+		a, err := s.ownedApp(ctx, u, strings.TrimSpace(ref))
+		if err != nil {
+			return err
+		}
+		if apps[a.ID] == nil {
+			apps[a.ID] = a
+			ids = append(ids, a.ID)
+		}
+	}
+	if s.o.Logs == nil {
+		return api.Errorf(http.StatusServiceUnavailable, "unavailable", "log streaming is not available on this core")
+	}
+	// Subscribe before reading the replay so no line falls between them.
+	sub := s.o.Logs.Bus().Subscribe(ids, 256)
+	defer sub.Close()
+	lastID, err := s.o.Store.LastRuntimeLogID(ctx)
+	if err != nil {
+		return err
+	}
+	replay, err := s.o.Store.RecentRuntimeLogs(ctx, ids, tail)
+	if err != nil {
+		return err
+	}
+	up := ws.HTTPUpgrader{Timeout: wsWriteWait}
+	nc, rw, _, err := up.Upgrade(req.Request, w)
+	if err != nil {
+		if nc != nil {
+			_ = nc.Close()
+		}
+		return nil // the upgrader answered
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Time{})
+	st := &logStream{s: s, conn: nc, apps: apps, user: u.ID, lastID: lastID, seen: map[int64]time.Time{}}
+	var rd io.Reader = nc
+	if rw != nil {
+		rd = rw.Reader
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer cancel()
+		st.readControl(rd)
+	}()
+	out := make([]logLine, 0, len(replay))
+	for _, l := range replay {
+		out = append(out, logLine{App: apps[l.AppID].UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
+		if l.TS.After(st.seen[l.AppID]) {
+			st.seen[l.AppID] = l.TS
+		}
+	}
+	if err := st.send(out); err != nil {
+		return nil
+	}
+	st.follow(ctx, sub)
+	return nil
+}
+
+// logStream is one client's log stream.
+type logStream struct {
+	s      *Service
+	conn   net.Conn
+	wmu    sync.Mutex
+	user   int64
+	apps   map[int64]*store.App
+	lastID int64
+	// seen is the newest replayed line's time per app: live lines older
+	// than it were in the replay.
+	seen map[int64]time.Time
+}
+
+// follow sends live lines until the client goes or ctx ends: from the
+// bus for apps whose worker is connected to this core, from the store for
+// the others.
+func (st *logStream) follow(ctx context.Context, sub *hub.Subscription) {
+	poll := time.NewTicker(logPoll)
+	defer poll.Stop()
+	ping := time.NewTicker(wsPing)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			st.close(ws.StatusNormalClosure, "")
+			return
+		case <-st.s.stopping:
+			st.close(ws.StatusGoingAway, "the core is shutting down")
+			return
+		case batch, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			out := make([]logLine, 0, len(batch))
+			for _, l := range batch {
+				a := st.apps[l.AppID]
+				if a == nil || l.TS.Before(st.seen[l.AppID]) {
+					continue
+				}
+				out = append(out, logLine{App: a.UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
+			}
+			if st.send(out) != nil {
+				return
+			}
+		case <-poll.C:
+			if st.pollStore(ctx) != nil {
+				return
+			}
+		case <-ping.C:
+			if st.write(ws.NewPingFrame(nil)) != nil {
+				return
+			}
+		}
+	}
+}
+
+// pollStore sends the stored lines, newer than the last seen chunk, of
+// the apps whose worker is not connected here (one query per tick).
+func (st *logStream) pollStore(ctx context.Context) error {
+	apps, err := st.s.userApps(ctx, st.user)
+	if err != nil {
+		return nil // try again next tick
+	}
+	var remote []int64
+	for _, a := range apps {
+		if st.apps[a.ID] == nil {
+			continue
+		}
+		if a.WorkerID != nil && !st.s.o.Logs.IsConnected(*a.WorkerID) {
+			remote = append(remote, a.ID)
+		}
+	}
+	if len(remote) == 0 {
+		// Nothing to read from the store: skip to the newest chunk, so a
+		// later switch does not replay what the bus already sent.
+		if id, err := st.s.o.Store.LastRuntimeLogID(ctx); err == nil {
+			st.lastID = id
+		}
+		return nil
+	}
+	lines, err := st.s.o.Store.RuntimeLogsAfter(ctx, remote, st.lastID, frameLines)
+	if err != nil || len(lines) == 0 {
+		return nil
+	}
+	out := make([]logLine, 0, len(lines))
+	for _, l := range lines {
+		st.lastID = max(st.lastID, l.ID)
+		out = append(out, logLine{App: st.apps[l.AppID].UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
+	}
+	return st.send(out)
+}
+
+// send writes lines in frames of at most frameLines.
+func (st *logStream) send(lines []logLine) error {
+	for len(lines) > 0 {
+		n := min(len(lines), frameLines)
+		b, err := json.Marshal(map[string]any{"lines": lines[:n]})
+		if err != nil {
+			return err
+		}
+		if err := st.write(ws.NewTextFrame(b)); err != nil {
+			return err
+		}
+		lines = lines[n:]
+	}
+	return nil
+}
+
+func (st *logStream) write(f ws.Frame) error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	_ = st.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	// One buffered write per frame: header and payload go out together.
+	bw := bufio.NewWriterSize(st.conn, len(f.Payload)+ws.MaxHeaderSize)
+	if err := ws.WriteFrame(bw, f); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (st *logStream) close(code ws.StatusCode, reason string) {
+	_ = st.write(ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+}
+
+// readControl reads what the client sends — pings and a close; data
+// frames are ignored — until it closes or errs.
+func (st *logStream) readControl(r io.Reader) {
+	for {
+		h, err := ws.ReadHeader(r)
+		if err != nil {
+			return
+		}
+		if h.Length > maxClientFrame || !h.Masked {
+			st.close(ws.StatusProtocolError, "unexpected frame")
+			return
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		switch h.OpCode {
+		case ws.OpClose:
+			st.close(ws.StatusNormalClosure, "")
+			return
+		case ws.OpPing:
+			if st.write(ws.NewPongFrame(payload)) != nil {
+				return
+			}
+		}
+	}
+}
