@@ -95,9 +95,19 @@ func newEnvWith(t *testing.T, opts func(*env, *userapi.Options)) *env {
 	if opts != nil {
 		opts(e, &o)
 	}
+	// App changes reach the cache as in the daemon: through NOTIFY.
+	lis := e.st.NewListener(log.Named("listen"))
+	o.Listener = lis
 	if e.svc, err = userapi.New(o); err != nil {
 		t.Fatal(err)
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = lis.Run(lctx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
 	a, err := api.New(api.Options{Logger: log.Named("http")})
 	if err != nil {
 		t.Fatal(err)
