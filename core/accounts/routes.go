@@ -5,6 +5,7 @@ import (
 
 	"github.com/uptrace/bunrouter"
 
+	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/mail"
 )
 
@@ -47,7 +48,7 @@ func (s *Service) Routes() []Route {
 
 // Register mounts Routes on g, each behind Authenticate, RequireUser
 // unless public, and the rate limit when limited.
-func (s *Service) Register(g *bunrouter.Group) {
+func (s *Service) Register(g api.Mux) {
 	for _, rt := range s.Routes() {
 		h := rt.handler
 		if rt.Limited {

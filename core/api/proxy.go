@@ -65,19 +65,19 @@ type ProxyRoutes struct {
 }
 
 // Register mounts the proxy endpoints.
-func (pr *ProxyRoutes) Register(g *bunrouter.Group) {
-	g.GET("/v1/traefik/proxy-config", func(w http.ResponseWriter, req bunrouter.Request) error {
+func (pr *ProxyRoutes) Register(m Mux) {
+	m.Handle(http.MethodGet, "/v1/traefik/proxy-config", func(w http.ResponseWriter, req bunrouter.Request) error {
 		name := pr.Traefik
 		if name == "" {
 			name = DefaultTraefikProxy
 		}
 		return pr.serve(w, req, name)
 	})
-	g.GET("/v1/proxy/:name/config", func(w http.ResponseWriter, req bunrouter.Request) error {
+	m.Handle(http.MethodGet, "/v1/proxy/:name/config", func(w http.ResponseWriter, req bunrouter.Request) error {
 		return pr.serve(w, req, req.Param("name"))
 	})
-	g.GET("/v1/proxy/tls/ask", pr.ask)
-	g.GET("/v1/traefik/config", pr.workerConfig)
+	m.Handle(http.MethodGet, "/v1/proxy/tls/ask", pr.ask)
+	m.Handle(http.MethodGet, "/v1/traefik/config", pr.workerConfig)
 }
 
 // errNotReady is answered before the first rendering exists.

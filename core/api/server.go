@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,6 +53,9 @@ type Server struct {
 
 	readyCheck   func(context.Context) error
 	readyTimeout time.Duration
+
+	mu     sync.Mutex
+	routes []Route
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -107,10 +111,10 @@ func New(opts Options) (*Server, error) {
 	)
 	s.root = s.router.NewGroup("")
 
-	s.root.GET("/health", s.health)
-	s.root.GET("/ready", s.ready)
+	s.Handle(http.MethodGet, "/health", s.health)
+	s.Handle(http.MethodGet, "/ready", s.ready)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
-	s.root.GET("/metrics", func(w http.ResponseWriter, req bunrouter.Request) error {
+	s.Handle(http.MethodGet, "/metrics", func(w http.ResponseWriter, req bunrouter.Request) error {
 		if opts.MetricsToken != "" && !BearerMatches(req.Request, opts.MetricsToken) {
 			return ErrUnauthorized
 		}
@@ -120,8 +124,34 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Group returns the root route group; subsystems register their routes on it.
+// Group returns the root route group. Routes mounted on it directly are not
+// recorded; subsystems mount theirs through Handle.
 func (s *Server) Group() *bunrouter.Group { return s.root }
+
+// Mux is where subsystems mount their routes (the Server, which records
+// them, or a bare *bunrouter.Group in tests).
+type Mux interface {
+	Handle(method, path string, h bunrouter.HandlerFunc)
+}
+
+// Route is a mounted route: its method and bunrouter path pattern.
+type Route struct{ Method, Path string }
+
+// Handle mounts a route on the root group and records it (Routes).
+func (s *Server) Handle(method, path string, h bunrouter.HandlerFunc) {
+	s.mu.Lock()
+	s.routes = append(s.routes, Route{Method: method, Path: path})
+	s.mu.Unlock()
+	s.root.Handle(method, path, h)
+}
+
+// Routes returns every route mounted through Handle, in order: what the
+// OpenAPI document must describe.
+func (s *Server) Routes() []Route {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Route(nil), s.routes...)
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

@@ -35,8 +35,8 @@ type Stats struct {
 }
 
 // Register mounts GET /v1/stats.
-func (sr *StatsRoutes) Register(g *bunrouter.Group) {
-	g.GET("/v1/stats", sr.stats)
+func (sr *StatsRoutes) Register(m Mux) {
+	m.Handle(http.MethodGet, "/v1/stats", sr.stats)
 }
 
 func (sr *StatsRoutes) stats(w http.ResponseWriter, req bunrouter.Request) error {

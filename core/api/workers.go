@@ -62,9 +62,9 @@ type WorkerRoutes struct {
 // Register mounts POST /v1/workers/register and /v1/workers/refresh-token.
 // Both take the worker's raw API key as the Bearer token: never a JWT, and
 // never the server secret.
-func (wr *WorkerRoutes) Register(g *bunrouter.Group) {
-	g.POST("/v1/workers/register", wr.register)
-	g.POST("/v1/workers/refresh-token", wr.refresh)
+func (wr *WorkerRoutes) Register(m Mux) {
+	m.Handle(http.MethodPost, "/v1/workers/register", wr.register)
+	m.Handle(http.MethodPost, "/v1/workers/refresh-token", wr.refresh)
 }
 
 // defaultZone is the zone of a worker the operator gave none (the store's

@@ -248,6 +248,10 @@ type Security struct {
 	// AllowPrivateTargets (`allow_private_targets`, default false) lets
 	// webhooks and other outbound calls reach private and loopback addresses.
 	AllowPrivateTargets bool `json:"allow_private_targets"`
+	// AllowLocalRepos (`allow_local_repos`, default false) lets apps name a
+	// git repository by a local path or file:// URL on the worker: for a
+	// single machine where users and operator are the same people.
+	AllowLocalRepos bool `json:"allow_local_repos"`
 }
 
 // Events is the `events` block: how the outbox dispatcher delivers platform

@@ -106,6 +106,7 @@ func TestDefaults(t *testing.T) {
 		{"security.session_ttl", cfg.Security.SessionTTL, 720 * time.Hour},
 		{"security.secure_cookies", cfg.Security.SecureCookies, true},
 		{"security.allow_private_targets", cfg.Security.AllowPrivateTargets, false},
+		{"security.allow_local_repos", cfg.Security.AllowLocalRepos, false},
 		{"logging.level", cfg.Logging.Level, "info"},
 		{"logging.json", cfg.Logging.JSON, false},
 		{"smtp", cfg.SMTP == nil, true},
@@ -232,6 +233,7 @@ func TestFullExample(t *testing.T) {
 		{"security.session_ttl", cfg.Security.SessionTTL, 30 * 24 * time.Hour},
 		{"security.secure_cookies", cfg.Security.SecureCookies, true},
 		{"security.allow_private_targets", cfg.Security.AllowPrivateTargets, false},
+		{"security.allow_local_repos", cfg.Security.AllowLocalRepos, true},
 		{"logging.level", cfg.Logging.Level, "debug"},
 		{"logging.json", cfg.Logging.JSON, true},
 		{"logging.hclog", cfg.Logging.HCLogLevel().String(), "debug"},
@@ -247,7 +249,7 @@ func TestFullExample(t *testing.T) {
 		{"oauth.github.client_id", gh.ClientID, "Iv1.0123456789abcdef"},
 		{"oauth.github.client_secret", gh.ClientSecret.Value(), "github-client-secret"},
 		{"oauth.github.scopes", strings.Join(gh.Scopes, ","), "read:user,user:email,repo"},
-		{"oauth.github.def_range", gh.DefRange.Start.Line, 74},
+		{"oauth.github.def_range", gh.DefRange.Start.Line, 75},
 		{"oauth.gitlab.client_secret", gl.ClientSecret.Value(), "gitlab-secret-value"},
 		{"oauth.gitlab.auth_url", gl.AuthURL, "https://gitlab.example.com/oauth/authorize"},
 		{"oauth.gitlab.token_url", gl.TokenURL, "https://gitlab.example.com/oauth/token"},
@@ -261,7 +263,7 @@ func TestFullExample(t *testing.T) {
 		{"plugin.env", alerts.Env["NTFY_TOKEN"].Value(), "ntfy-token"},
 		{"plugin.checksum", alerts.Checksum, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
 		{"plugin.events", strings.Join(alerts.Events, ","), "app.*,deployment.failed"},
-		{"plugin.def_range", fmt.Sprintf("%s:%d", alerts.DefRange.Filename, alerts.DefRange.Start.Line), "testdata/full.hcl:101"},
+		{"plugin.def_range", fmt.Sprintf("%s:%d", alerts.DefRange.Filename, alerts.DefRange.Start.Line), "testdata/full.hcl:102"},
 		{"plugins of kind", len(cfg.PluginsOfKind(KindProxy)), 1},
 	}
 	for _, tt := range tests {

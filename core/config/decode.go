@@ -245,6 +245,7 @@ func (d *decoder) decodeFile(file *hcl.File) *Config {
 				durField("session_ttl", &s.SessionTTL),
 				boolField("secure_cookies", &s.SecureCookies),
 				boolField("allow_private_targets", &s.AllowPrivateTargets),
+				boolField("allow_local_repos", &s.AllowLocalRepos),
 			)
 		case "logging":
 			l := &c.Logging

@@ -116,6 +116,7 @@ func (c *Config) Redacted() string {
 	w.attr("session_ttl", dur(se.SessionTTL))
 	w.attr("secure_cookies", strconv.FormatBool(se.SecureCookies))
 	w.attr("allow_private_targets", strconv.FormatBool(se.AllowPrivateTargets))
+	w.attr("allow_local_repos", strconv.FormatBool(se.AllowLocalRepos))
 	w.close()
 
 	w.open("logging")

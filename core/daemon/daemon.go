@@ -34,6 +34,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 	"github.com/wisehosting/wisehosting/core/usage"
+	"github.com/wisehosting/wisehosting/core/userapi"
 	"github.com/wisehosting/wisehosting/core/workerauth"
 	"github.com/wisehosting/wisehosting/sdk"
 	"github.com/wisehosting/wisehosting/sdk/stdwebhook"
@@ -157,11 +158,11 @@ func NewWithOptions(ctx context.Context, cfg *config.Config, log hclog.Logger, o
 		return nil, err
 	}
 	(&api.WorkerRoutes{Auth: d.auth, Store: d.db.Store, AllowLoopbackAddress: cfg.Worker.AllowLoopbackAddress,
-		HeartbeatInterval: cfg.Worker.HeartbeatInterval}).Register(d.api.Group())
+		HeartbeatInterval: cfg.Worker.HeartbeatInterval}).Register(d.api)
 	if err := d.startHub(jwt); err != nil {
 		return nil, err
 	}
-	(&api.StatsRoutes{Secret: cfg.Server.Secret.Value(), Store: d.db.Store, Connected: d.hub.Connected}).Register(d.api.Group())
+	(&api.StatsRoutes{Secret: cfg.Server.Secret.Value(), Store: d.db.Store, Connected: d.hub.Connected}).Register(d.api)
 	d.http = api.HTTPServer(d.api, d.tls, log.Named("http"))
 	return d, nil
 }
@@ -186,7 +187,7 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	d.hub.Register(d.api.Group())
+	d.hub.Register(d.api)
 	if err := d.startScheduler(); err != nil {
 		return err
 	}
@@ -208,6 +209,9 @@ func (d *Daemon) startHub(jwt *secrets.JWTIssuer) error {
 	}
 	d.bg.Go(func() { rec.Run(d.bgCtx) })
 	if err := d.startEvents(); err != nil {
+		return err
+	}
+	if err := d.startUserAPI(); err != nil {
 		return err
 	}
 	// Every subsystem has registered its channels: listen.
@@ -248,6 +252,48 @@ func (d *Daemon) startEvents() error {
 	return nil
 }
 
+// startUserAPI mounts the user-facing REST API (apps, env vars,
+// deployments, logs, push auto-deploy) and runs its purge of hard-deleted
+// apps.
+func (d *Daemon) startUserAPI() error {
+	hookKey, err := secrets.DeriveKey([]byte(d.cfg.Server.Secret.Value()), secrets.PurposeGitHook, secrets.KeySize)
+	if err != nil {
+		return fmt.Errorf("daemon: git hook key: %w", err)
+	}
+	svc, err := userapi.New(userapi.Options{
+		Store:           d.db.Store,
+		Auth:            d.accounts,
+		Plans:           d.plans,
+		Jobs:            d.jobs,
+		Stats:           hubStats{d.hub},
+		Logs:            d.hub,
+		Listener:        d.listener,
+		PlatformDomain:  d.cfg.Platform.Domain,
+		AllowLocalRepos: d.cfg.Security.AllowLocalRepos,
+		HookKey:         hookKey,
+		BaseURL:         d.cfg.Server.BaseURL,
+		Logger:          d.log.Named("userapi"),
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	svc.Register(d.api)
+	d.bg.Go(func() { svc.Run(d.bgCtx) })
+	return nil
+}
+
+// hubStats shows the hub's live app statistics to the user API.
+type hubStats struct{ h *hub.Hub }
+
+func (s hubStats) AppStatsLive(appID int64) (userapi.AppStats, bool) {
+	st, ok := s.h.AppStatsLive(appID)
+	if !ok {
+		return userapi.AppStats{}, false
+	}
+	return userapi.AppStats{CPUPercent: st.CPUPercent, MemBytes: st.MemBytes, MemLimit: st.MemLimit,
+		NetMbps: st.NetMbps, UpdatedAt: st.UpdatedAt}, true
+}
+
 // startAccounts mounts the people-facing API (sessions, API tokens, the
 // audit log, the revoke link of new-device mail) and runs the 6-hourly
 // prune of dead sessions (one core of the cluster at a time).
@@ -272,7 +318,7 @@ func (d *Daemon) startAccounts() error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	d.accounts.Register(d.api.Group())
+	d.accounts.Register(d.api)
 	d.bg.Go(func() { d.accounts.RunPrune(d.bgCtx) })
 	return nil
 }
@@ -363,7 +409,7 @@ func (d *Daemon) startProxy() error {
 		States: d.proxy,
 		Auth:   d.auth,
 		Store:  d.db.Store,
-	}).Register(d.api.Group())
+	}).Register(d.api)
 	d.bg.Go(func() { d.proxy.Run(d.bgCtx) })
 	return nil
 }

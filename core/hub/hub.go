@@ -301,7 +301,7 @@ func orInt(v, def int64) int64 {
 }
 
 // Register mounts GET /v1/workers/ws.
-func (h *Hub) Register(g *bunrouter.Group) { g.GET(Path, h.handleUpgrade) }
+func (h *Hub) Register(m api.Mux) { m.Handle(http.MethodGet, Path, h.handleUpgrade) }
 
 // Bus returns the log bus runtime log lines are published on.
 func (h *Hub) Bus() *LogBus { return h.bus }

@@ -54,6 +54,7 @@ security {
   session_ttl           = "30d"
   secure_cookies        = true
   allow_private_targets = false
+  allow_local_repos     = true
 }
 
 logging {
