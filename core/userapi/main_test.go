@@ -61,7 +61,7 @@ func newEnvWith(t *testing.T, opts func(*env, *userapi.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := userapi.Options{Store: e.st, Auth: acc, Logger: log.Named("userapi")}
+	o := userapi.Options{Store: e.st, Auth: acc, Logger: log.Named("userapi"), Cipher: storetest.Cipher(t)}
 	if opts != nil {
 		opts(e, &o)
 	}

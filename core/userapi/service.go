@@ -17,6 +17,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
@@ -35,6 +36,17 @@ type Options struct {
 	Logger hclog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Cipher is the column cipher (the store's): users' webhook secrets
+	// are stored encrypted with it. Required.
+	Cipher *secrets.Cipher
+	// AllowPrivateTargets mirrors security.allow_private_targets: users'
+	// webhooks may then be http:// and reach loopback and private
+	// addresses (development); otherwise https:// and public addresses
+	// only.
+	AllowPrivateTargets bool
+	// WebhookTimeout bounds a webhook test send (events.webhook_timeout);
+	// 0 means stdwebhook.DefaultTimeout.
+	WebhookTimeout time.Duration
 }
 
 // Service serves the routes. Create it with New.
@@ -50,6 +62,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Auth == nil {
 		return nil, errors.New("userapi: an authenticator is required")
+	}
+	if opts.Cipher == nil {
+		return nil, errors.New("userapi: a column cipher is required (webhook secrets)")
 	}
 	s := &Service{o: opts, log: opts.Logger}
 	if s.log == nil {
@@ -84,6 +99,9 @@ type Mux interface {
 func (s *Service) Routes() []Route {
 	var rs []Route
 	rs = append(rs, s.appRoutes()...)
+	rs = append(rs, s.webhookRoutes()...)
+	rs = append(rs, s.alertRoutes()...)
+	rs = append(rs, s.usageRoutes()...)
 	return rs
 }
 
