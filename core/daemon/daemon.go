@@ -261,18 +261,21 @@ func (d *Daemon) startUserAPI() error {
 		return fmt.Errorf("daemon: git hook key: %w", err)
 	}
 	svc, err := userapi.New(userapi.Options{
-		Store:           d.db.Store,
-		Auth:            d.accounts,
-		Plans:           d.plans,
-		Jobs:            d.jobs,
-		Stats:           hubStats{d.hub},
-		Logs:            d.hub,
-		Listener:        d.listener,
-		PlatformDomain:  d.cfg.Platform.Domain,
-		AllowLocalRepos: d.cfg.Security.AllowLocalRepos,
-		HookKey:         hookKey,
-		BaseURL:         d.cfg.Server.BaseURL,
-		Logger:          d.log.Named("userapi"),
+		Store:               d.db.Store,
+		Auth:                d.accounts,
+		Plans:               d.plans,
+		Jobs:                d.jobs,
+		Stats:               hubStats{d.hub},
+		Logs:                d.hub,
+		Listener:            d.listener,
+		PlatformDomain:      d.cfg.Platform.Domain,
+		AllowLocalRepos:     d.cfg.Security.AllowLocalRepos,
+		HookKey:             hookKey,
+		Cipher:              d.db.Cipher,
+		AllowPrivateTargets: d.cfg.Security.AllowPrivateTargets,
+		WebhookTimeout:      d.cfg.Events.WebhookTimeout,
+		BaseURL:             d.cfg.Server.BaseURL,
+		Logger:              d.log.Named("userapi"),
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

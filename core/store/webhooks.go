@@ -74,9 +74,11 @@ type NewWebhook struct {
 	Secret      string
 	Events      []string
 	Description string
+	// Disabled creates it inactive ("disabled by its owner").
+	Disabled bool
 }
 
-// CreateWebhook creates an active webhook. Invalid event patterns or URL
+// CreateWebhook creates a webhook, active unless nw.Disabled. Invalid event patterns or URL
 // are ErrInvalid, an unknown user ErrInvalid too (its foreign key).
 func (s *Store) CreateWebhook(ctx context.Context, nw NewWebhook) (*Webhook, error) {
 	if err := checkPatterns("create webhook", nw.Events); err != nil {
@@ -87,8 +89,9 @@ func (s *Store) CreateWebhook(ctx context.Context, nw NewWebhook) (*Webhook, err
 		events = []string{}
 	}
 	w, err := scanWebhook(s.pool.QueryRow(ctx, `
-		INSERT INTO webhooks (user_id, url, secret, events, description) VALUES ($1, $2, $3, $4, $5)
-		RETURNING `+webhookColumns, nw.UserID, nw.URL, nw.Secret, events, nw.Description))
+		INSERT INTO webhooks (user_id, url, secret, events, description, active, disabled_reason)
+		VALUES ($1, $2, $3, $4, $5, NOT $6, CASE WHEN $6 THEN 'disabled by its owner' ELSE '' END)
+		RETURNING `+webhookColumns, nw.UserID, nw.URL, nw.Secret, events, nw.Description, nw.Disabled))
 	if err != nil {
 		return nil, mapErr("create webhook", err)
 	}

@@ -564,23 +564,13 @@ func (s *Service) stopApp(w http.ResponseWriter, req bunrouter.Request) error {
 
 func (s *Service) getJob(w http.ResponseWriter, req bunrouter.Request) error {
 	u := userOf(req.Context())
-	id, err := idParam(req, "job")
-	if err != nil {
-		return err
+	id, ok := idParam(req, "job")
+	if !ok {
+		return api.Errorf(http.StatusNotFound, "not_found", "no such job")
 	}
 	j, err := s.o.Store.FindUserJob(req.Context(), id, u.ID)
 	if err != nil {
 		return storeErr(err, "job")
 	}
 	return api.WriteJSON(w, http.StatusOK, map[string]any{"job": viewJob(j)})
-}
-
-// idParam parses a numeric route parameter; a malformed one is a 404 (no
-// such resource can exist).
-func idParam(req bunrouter.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(req.Param(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, api.Errorf(http.StatusNotFound, "not_found", "no such %s", name)
-	}
-	return id, nil
 }

@@ -78,9 +78,9 @@ func (s *Service) recentDeployments(w http.ResponseWriter, req bunrouter.Request
 func (s *Service) getDeployment(w http.ResponseWriter, req bunrouter.Request) error {
 	ctx := req.Context()
 	u := userOf(ctx)
-	id, err := idParam(req, "deployment")
-	if err != nil {
-		return err
+	id, ok := idParam(req, "deployment")
+	if !ok {
+		return api.Errorf(http.StatusNotFound, "not_found", "no such deployment")
 	}
 	d, err := s.o.Store.FindUserDeployment(ctx, id, u.ID)
 	if err != nil {

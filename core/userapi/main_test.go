@@ -91,7 +91,7 @@ func newEnvWith(t *testing.T, opts func(*env, *userapi.Options)) *env {
 	}
 	o := userapi.Options{Store: e.st, Auth: acc, Logger: log.Named("userapi"), Plans: plans.New(nil, nil),
 		Jobs: &scheduler.Jobs{Store: e.st}, PlatformDomain: "apps.test", AllowLocalRepos: true,
-		Logs: e.logs}
+		Logs: e.logs, Cipher: storetest.Cipher(t)}
 	if opts != nil {
 		opts(e, &o)
 	}

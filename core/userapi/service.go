@@ -20,6 +20,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/scheduler"
+	"github.com/wisehosting/wisehosting/core/secrets"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
@@ -70,6 +71,17 @@ type Options struct {
 	Logger hclog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Cipher is the column cipher (the store's): users' webhook secrets
+	// are stored encrypted with it. Required.
+	Cipher *secrets.Cipher
+	// AllowPrivateTargets mirrors security.allow_private_targets: users'
+	// webhooks may then be http:// and reach loopback and private
+	// addresses (development); otherwise https:// and public addresses
+	// only.
+	AllowPrivateTargets bool
+	// WebhookTimeout bounds a webhook test send (events.webhook_timeout);
+	// 0 means stdwebhook.DefaultTimeout.
+	WebhookTimeout time.Duration
 }
 
 // Service serves the routes. Create it with New.
@@ -96,6 +108,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Plans == nil || opts.Jobs == nil {
 		return nil, errors.New("userapi: plans and jobs are required")
+	}
+	if opts.Cipher == nil {
+		return nil, errors.New("userapi: a column cipher is required (webhook secrets)")
 	}
 	s := &Service{o: opts, log: opts.Logger, stopping: make(chan struct{})}
 	if s.log == nil {
@@ -143,6 +158,9 @@ func (s *Service) Routes() []Route {
 	rs = append(rs, s.appRoutes()...)
 	rs = append(rs, s.autoDeployRoutes()...)
 	rs = append(rs, s.logRoutes()...)
+	rs = append(rs, s.webhookRoutes()...)
+	rs = append(rs, s.alertRoutes()...)
+	rs = append(rs, s.usageRoutes()...)
 	return rs
 }
 
