@@ -78,7 +78,7 @@ func TestValidatePluginConfigTypeError(t *testing.T) {
 
 	// -plugins=false checks only the core's own schema.
 	res = runBinary(t, nil, "validate", "-plugins=false", path)
-	if res.code != 0 || !strings.Contains(res.stdout, "valid (4 plugin blocks)") {
+	if res.code != 0 || !strings.Contains(res.stdout, "valid (5 plugin blocks)") {
 		t.Errorf("validate -plugins=false: want exit 0, got:\n%s", res)
 	}
 }
@@ -164,10 +164,10 @@ func TestPluginsList(t *testing.T) {
 		t.Fatalf("plugins list failed:\n%s", res)
 	}
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
-	if len(lines) != 5 || !regexp.MustCompile(`^KIND\s+NAME\s+SOURCE\s+VERSION\s+API\s+HEALTH\s+DESCRIPTION$`).MatchString(lines[0]) {
-		t.Fatalf("want a header and 4 rows, got:\n%s", res.stdout)
+	if len(lines) != 6 || !regexp.MustCompile(`^KIND\s+NAME\s+SOURCE\s+VERSION\s+API\s+HEALTH\s+DESCRIPTION$`).MatchString(lines[0]) {
+		t.Fatalf("want a header and 5 rows, got:\n%s", res.stdout)
 	}
-	for i, kn := range [][2]string{{"scheduler", "least-loaded"}, {"plans", "static"}, {"alerts", "log"}, {"proxy", "traefik"}} {
+	for i, kn := range [][2]string{{"scheduler", "least-loaded"}, {"plans", "static"}, {"alerts", "log"}, {"proxy", "traefik"}, {"proxy", "caddy"}} {
 		row := regexp.MustCompile(`^` + kn[0] + `\s+` + kn[1] + `\s+builtin\s+\d+\.\d+\.\d+\s+1\s+healthy\s+\S`)
 		if !row.MatchString(lines[i+1]) {
 			t.Errorf("row %d = %q, want %s %s builtin <version> 1 healthy <description>", i+1, lines[i+1], kn[0], kn[1])

@@ -46,7 +46,7 @@ func TestValidateRepoConfig(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("validate of the repository's wisehosting.hcl failed:\n%s", res)
 	}
-	if want := path + ": valid (4 plugin blocks)\n"; res.stdout != want {
+	if want := path + ": valid (5 plugin blocks)\n"; res.stdout != want {
 		t.Errorf("stdout = %q, want %q", res.stdout, want)
 	}
 	if res.stderr != "" {
@@ -270,7 +270,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{[]string{"validate", good}, 0, "valid (4 plugin blocks)", ""},
+		{[]string{"validate", good}, 0, "valid (5 plugin blocks)", ""},
 		{[]string{"validate", typo}, 1, "", `Did you mean "poll_interval"?`},
 		{[]string{"bogus"}, 2, "", `unknown command "bogus"`},
 		{[]string{"validate", good, typo}, 2, "", "validate takes one file"},

@@ -1,0 +1,3 @@
+module example.com/hello-app
+
+go 1.22
