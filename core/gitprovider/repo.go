@@ -245,6 +245,9 @@ func ParseRepo(repoURL string, extra ...Host) (Repo, error) {
 		return Repo{}, fmt.Errorf("gitprovider: a %s repository URL is https://%s/owner/name, without anything after the name", repo.Provider, repo.Host)
 	}
 	repo.Owner, repo.Name = strings.Join(segs[:len(segs)-1], "/"), segs[len(segs)-1]
+	if strings.HasSuffix(repo.Name, ".git") {
+		return Repo{}, errors.New("gitprovider: the repository name must not end in .git.git")
+	}
 	return repo, nil
 }
 

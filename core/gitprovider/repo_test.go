@@ -55,6 +55,7 @@ func TestParseRepo(t *testing.T) {
 		{url: "https://github.com/ada/a%20b", err: "only letters, digits"},
 		{url: "https://github.com/ada/app$", err: "only letters, digits"},
 		{url: "https://github.com/ada/.git", err: "empty part"},
+		{url: "https://github.com/ada/app.git.git", err: "must not end in .git.git"},
 		{url: "https://github.com:8443/ada/app", err: "unknown git host"},
 		{url: "https://evil.example/ada/app", err: "unknown git host"},
 		{url: "https:///ada/app", err: "no host"},

@@ -297,8 +297,11 @@ func bitbucketPush(hook Hook, ev Event, before string) map[string]any {
 				"author": map[string]any{"raw": ev.Pusher + " <" + ev.Pusher + "@example.com>"}}}
 	}
 	var oldState, newState any
-	if before != ZeroSHA {
+	switch {
+	case before != ZeroSHA:
 		oldState = state(before, "")
+	case ev.Deleted: // a ref the fake never saw pushed
+		oldState = state(strings.Repeat("1", 40), "")
 	}
 	commits := []any{}
 	if !ev.Deleted {
