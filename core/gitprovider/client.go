@@ -14,12 +14,20 @@ import (
 	"time"
 )
 
-// DefaultAPIBase is each provider's public API.
-var DefaultAPIBase = map[Provider]string{
-	GitHub:    "https://api.github.com",
-	GitLab:    "https://gitlab.com/api/v4",
-	Bitbucket: "https://api.bitbucket.org/2.0",
-	Codeberg:  "https://codeberg.org/api/v1",
+// DefaultAPIBase is provider p's public API base URL ("" for an unknown
+// provider).
+func DefaultAPIBase(p Provider) string {
+	switch p {
+	case GitHub:
+		return "https://api.github.com"
+	case GitLab:
+		return "https://gitlab.com/api/v4"
+	case Bitbucket:
+		return "https://api.bitbucket.org/2.0"
+	case Codeberg:
+		return "https://codeberg.org/api/v1"
+	}
+	return ""
 }
 
 // Limits of the client.
@@ -74,8 +82,8 @@ func New(o Options) (*Client, error) {
 	if c.ua == "" {
 		c.ua = "WiseHosting"
 	}
-	for p, base := range DefaultAPIBase {
-		c.bases[p] = base
+	for _, p := range Providers() {
+		c.bases[p] = DefaultAPIBase(p)
 	}
 	for p, base := range o.APIBase {
 		if !p.Valid() {

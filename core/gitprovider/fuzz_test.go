@@ -66,7 +66,7 @@ func FuzzParseRepo(f *testing.F) {
 func FuzzVerifyPush(f *testing.F) {
 	const secret = "0123456789abcdef0123456789abcdef"
 	fake := fakeprovider.New(f)
-	for i, p := range gitprovider.Providers {
+	for i, p := range gitprovider.Providers() {
 		hook := fakeprovider.Hook{Provider: p, Repo: "ada/app", ID: "1", URL: "http://127.0.0.1:1/h", Secret: secret, Active: true}
 		for _, ev := range []fakeprovider.Event{
 			{Ref: "refs/heads/main", SHA: sha1Head, Message: "m\nn"},
@@ -91,7 +91,8 @@ func FuzzVerifyPush(f *testing.F) {
 	f.Add(uint8(2), "repo:push", uint8(0), []byte(`{"push":{"changes":[{"new":null,"old":null}]}}`))
 	f.Add(uint8(4), "push", uint8(3), []byte(`[]`))
 	f.Fuzz(func(t *testing.T, kind uint8, event string, mode uint8, body []byte) {
-		p := gitprovider.Providers[int(kind)%len(gitprovider.Providers)]
+		all := gitprovider.Providers()
+		p := all[int(kind)%len(all)]
 		var req *http.Request
 		authentic := mode%4 == 0
 		sig := sign(secret, body)

@@ -23,7 +23,7 @@ const (
 )
 
 // Providers lists the known providers in a stable order.
-var Providers = []Provider{GitHub, GitLab, Bitbucket, Codeberg}
+func Providers() []Provider { return []Provider{GitHub, GitLab, Bitbucket, Codeberg} }
 
 // Valid reports whether p is one of Providers.
 func (p Provider) Valid() bool {
@@ -155,7 +155,9 @@ type Repo struct {
 	// Name is the repository's name, without ".git".
 	Name string `json:"name"`
 	// APIBase is the API of a declared self-hosted instance; empty for
-	// the public hosts, whose API is the Client's.
+	// the public hosts, whose API is the Client's. The user's token is
+	// sent there: keep the repository URL and re-parse it rather than
+	// taking a Repo from user input.
 	APIBase string `json:"api_base,omitempty"`
 }
 

@@ -15,7 +15,9 @@
 //
 // Tokens unknown to the fake get 401, tokens without admin rights on an
 // existing repository 403, unknown repositories 404. Deliveries go only to
-// loopback addresses.
+// loopback addresses, and only when asked: unlike GitHub, the fake sends
+// no ping on its own after a hook is created (Deliver an Event named
+// NonPushEvent(p) for that).
 package fakeprovider
 
 import (
