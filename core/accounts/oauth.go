@@ -85,19 +85,19 @@ var providers = map[string]providerDefaults{
 	"gitlab": {
 		authURL: "https://gitlab.com/oauth/authorize", tokenURL: "https://gitlab.com/oauth/token",
 		apiURL: "https://gitlab.com/api/v4", authStyle: oauth2.AuthStyleInParams,
-		loginScopes: []string{"read_user"}, linkScopes: []string{"read_user", "read_repository"},
+		loginScopes: []string{"read_user"}, linkScopes: []string{"read_user", "read_repository", "api"}, // api: push webhooks
 		git: true, identity: gitlabIdentity,
 	},
 	"bitbucket": {
 		authURL: "https://bitbucket.org/site/oauth2/authorize", tokenURL: "https://bitbucket.org/site/oauth2/access_token",
 		apiURL: "https://api.bitbucket.org/2.0", authStyle: oauth2.AuthStyleInHeader,
-		loginScopes: []string{"account", "email"}, linkScopes: []string{"account", "email", "repository"},
+		loginScopes: []string{"account", "email"}, linkScopes: []string{"account", "email", "repository", "webhook"},
 		git: true, identity: bitbucketIdentity,
 	},
 	"codeberg": {
 		authURL: "https://codeberg.org/login/oauth/authorize", tokenURL: "https://codeberg.org/login/oauth/access_token",
 		apiURL: "https://codeberg.org/api/v1", authStyle: oauth2.AuthStyleInParams,
-		loginScopes: []string{"read:user"}, linkScopes: []string{"read:user", "read:repository"},
+		loginScopes: []string{"read:user"}, linkScopes: []string{"read:user", "read:repository", "write:repository"}, // write: push webhooks
 		git: true, identity: giteaIdentity,
 	},
 }

@@ -481,7 +481,7 @@ func TestOAuthLinkAndGitTokens(t *testing.T) {
 			t.Fatalf("link %s went to %q", p, got)
 		}
 	}
-	if f.lastScope != "read:user read:repository" {
+	if f.lastScope != "read:user read:repository write:repository" {
 		t.Errorf("link asked codeberg for %q", f.lastScope)
 	}
 	tok, username, err := e.st.GetGitToken(ctx, e.user.ID, "github")

@@ -24,6 +24,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/config"
 	"github.com/wisehosting/wisehosting/core/events"
+	"github.com/wisehosting/wisehosting/core/gitprovider"
 	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/mail"
 	"github.com/wisehosting/wisehosting/core/metrics"
@@ -260,6 +261,16 @@ func (d *Daemon) startUserAPI() error {
 	if err != nil {
 		return fmt.Errorf("daemon: git hook key: %w", err)
 	}
+	apiBase := map[gitprovider.Provider]string{}
+	for _, o := range d.cfg.OAuth {
+		if p, err := gitprovider.ParseProvider(o.Provider); err == nil && o.APIURL != "" {
+			apiBase[p] = o.APIURL
+		}
+	}
+	git, err := gitprovider.New(gitprovider.Options{APIBase: apiBase, UserAgent: "WiseHosting"})
+	if err != nil {
+		return fmt.Errorf("daemon: git providers: %w", err)
+	}
 	svc, err := userapi.New(userapi.Options{
 		Store:               d.db.Store,
 		Auth:                d.accounts,
@@ -271,6 +282,7 @@ func (d *Daemon) startUserAPI() error {
 		PlatformDomain:      d.cfg.Platform.Domain,
 		AllowLocalRepos:     d.cfg.Security.AllowLocalRepos,
 		HookKey:             hookKey,
+		Git:                 git,
 		Cipher:              d.db.Cipher,
 		AllowPrivateTargets: d.cfg.Security.AllowPrivateTargets,
 		WebhookTimeout:      d.cfg.Events.WebhookTimeout,

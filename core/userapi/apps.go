@@ -327,18 +327,37 @@ func (s *Service) deployJob(ctx context.Context, u *store.User, app *store.App, 
 	p := wsproto.DeployPayload{AppID: app.ID, AppUUID: app.UUID, AppName: app.Name, Subdomain: app.Subdomain,
 		Runtime: app.Runtime, GitRepo: app.GitRepo, GitBranch: branch, CommitSHA: commit,
 		BuildCommand: app.BuildCommand, RunCommand: app.RunCommand, Dockerfile: app.Dockerfile, Env: env, Limits: limits}
-	if s.o.GitToken != nil {
-		tok, err := s.o.GitToken(ctx, u.ID, app.GitRepo)
-		if err != nil {
-			return store.NewJob{}, fmt.Errorf("userapi: git token: %w", err)
-		}
-		p.GitToken = tok
+	tok, err := s.gitToken(ctx, u.ID, app.GitRepo)
+	if err != nil {
+		return store.NewJob{}, err
 	}
+	p.GitToken = tok
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return store.NewJob{}, fmt.Errorf("userapi: deploy payload: %w", err)
 	}
 	return store.NewJob{CPU: limits.CPU, Memory: limits.Memory, Runtime: app.Runtime, Payload: payload}, nil
+}
+
+// gitToken returns the user's linked token for the git provider hosting
+// repo ("" when the repository is on none, or the user linked none), so
+// the worker can clone a private repository.
+func (s *Service) gitToken(ctx context.Context, userID int64, repo string) (string, error) {
+	if s.o.Git == nil {
+		return "", nil
+	}
+	r, err := s.o.Git.ParseRepo(repo)
+	if err != nil {
+		return "", nil
+	}
+	tok, _, err := s.o.Store.GetGitToken(ctx, userID, string(r.Provider))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("userapi: git token: %w", err)
+	}
+	return tok, nil
 }
 
 func (s *Service) updateApp(w http.ResponseWriter, req bunrouter.Request) error {
@@ -391,7 +410,7 @@ func (s *Service) deleteApp(w http.ResponseWriter, req bunrouter.Request) error 
 			return badRequest("hard must be true or false, not %q", v)
 		}
 	}
-	if s.o.Hooks != nil && a.WebhookID != "" {
+	if s.o.Git != nil && a.WebhookID != "" {
 		if err := s.removePushHook(ctx, u, a); err != nil {
 			s.log.Warn("remove the push webhook of a deleted app", "app", a.UUID, "error", err)
 		}

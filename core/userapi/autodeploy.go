@@ -13,39 +13,12 @@ import (
 	"github.com/uptrace/bunrouter"
 
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/gitprovider"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
-// Push is a verified push delivery from a git provider.
-type Push struct {
-	Branch        string
-	CommitSHA     string
-	CommitMessage string
-	// Deleted is a push that deleted the branch (nothing to deploy).
-	Deleted bool
-}
-
-// ErrNotPush is what GitHooks.VerifyPush returns for a genuine delivery
-// of another event (a ping, a tag, …): answered, not deployed.
-var ErrNotPush = errors.New("not a branch push")
-
-// GitHooks manages push webhooks at git providers (core/gitprovider).
-type GitHooks interface {
-	// Provider names the linked-token provider (github, gitlab,
-	// bitbucket, codeberg) hosting repo; false when none does.
-	Provider(repo string) (string, bool)
-	// CreateHook creates a push webhook on repo delivering to hookURL,
-	// signed with secret, with the user's token; it returns its id.
-	CreateHook(ctx context.Context, provider, token, repo, hookURL, secret string) (string, error)
-	// DeleteHook removes it (one already gone is no error).
-	DeleteHook(ctx context.Context, provider, token, repo, hookID string) error
-	// VerifyPush checks a delivery's signature against secret and parses
-	// it; a genuine delivery of another event is ErrNotPush.
-	VerifyPush(r *http.Request, body []byte, secret string) (Push, error)
-}
-
 // maxPushBody bounds an inbound push delivery.
-const maxPushBody = 1 << 20
+const maxPushBody = gitprovider.MaxPushBody
 
 // hookPath is where a provider delivers an app's pushes.
 const hookPath = "/api/v1/hooks/git/"
@@ -85,16 +58,17 @@ func (s *Service) setAutoDeploy(w http.ResponseWriter, req bunrouter.Request) er
 	if in.Enabled == nil {
 		return badRequest(`the body must be {"enabled": true|false}`)
 	}
-	if s.o.Hooks == nil || s.o.BaseURL == "" {
+	if s.o.Git == nil || s.o.BaseURL == "" {
 		return api.Errorf(http.StatusUnprocessableEntity, "auto_deploy_unavailable",
 			"push auto-deploy needs server.base_url, the address git providers deliver to: ask the operator to set it")
 	}
 	if *in.Enabled && !a.AutoDeploy {
-		provider, ok := s.o.Hooks.Provider(a.GitRepo)
-		if !ok {
+		repo, err := s.o.Git.ParseRepo(a.GitRepo)
+		if err != nil {
 			return api.Errorf(http.StatusUnprocessableEntity, "unsupported_provider",
-				"push auto-deploy works with repositories on GitHub, GitLab, Bitbucket and Codeberg/Gitea; %s is not on one", a.GitRepo)
+				"push auto-deploy works with repositories on GitHub, GitLab, Bitbucket and Codeberg/Gitea: %v", err)
 		}
+		provider := string(repo.Provider)
 		token, _, err := s.o.Store.GetGitToken(ctx, u.ID, provider)
 		if errors.Is(err, store.ErrNotFound) {
 			return api.Errorf(http.StatusUnprocessableEntity, "provider_not_linked",
@@ -103,9 +77,9 @@ func (s *Service) setAutoDeploy(w http.ResponseWriter, req bunrouter.Request) er
 		if err != nil {
 			return err
 		}
-		id, err := s.o.Hooks.CreateHook(ctx, provider, token, a.GitRepo, s.o.BaseURL+hookPath+a.UUID, s.hookSecret(a.UUID))
+		id, err := s.o.Git.CreateHook(ctx, token, repo, s.o.BaseURL+hookPath+a.UUID, s.hookSecret(a.UUID))
 		if err != nil {
-			return api.Errorf(http.StatusBadGateway, "provider_error", "%s refused to create the push webhook: %v", provider, err).WithCause(err)
+			return providerErr(err, "create the push webhook")
 		}
 		if err := s.o.Store.SetAppWebhookID(ctx, a.ID, id); err != nil {
 			return storeErr(err, "app")
@@ -113,7 +87,7 @@ func (s *Service) setAutoDeploy(w http.ResponseWriter, req bunrouter.Request) er
 	}
 	if !*in.Enabled && a.AutoDeploy && a.WebhookID != "" {
 		if err := s.removePushHook(ctx, u, a); err != nil {
-			return api.Errorf(http.StatusBadGateway, "provider_error", "could not remove the push webhook: %v", err).WithCause(err)
+			return providerErr(err, "remove the push webhook")
 		}
 	}
 	if err := s.o.Store.SetAppAutoDeploy(ctx, a.ID, *in.Enabled); err != nil {
@@ -123,17 +97,28 @@ func (s *Service) setAutoDeploy(w http.ResponseWriter, req bunrouter.Request) er
 	return api.WriteJSON(w, http.StatusOK, map[string]any{"auto_deploy": *in.Enabled, "branch": a.GitBranch})
 }
 
+// providerErr explains a git provider's refusal.
+func providerErr(err error, what string) error {
+	switch {
+	case errors.Is(err, gitprovider.ErrUnauthorized):
+		return api.Errorf(http.StatusUnprocessableEntity, "provider_token", "could not %s: %v (link the account again)", what, err).WithCause(err)
+	case errors.Is(err, gitprovider.ErrForbidden), errors.Is(err, gitprovider.ErrNotFound), errors.Is(err, gitprovider.ErrRejected):
+		return api.Errorf(http.StatusUnprocessableEntity, "provider_refused", "could not %s: %v", what, err).WithCause(err)
+	}
+	return api.Errorf(http.StatusBadGateway, "provider_error", "could not %s: %v", what, err).WithCause(err)
+}
+
 // removePushHook deletes the app's webhook at its provider and forgets it.
 func (s *Service) removePushHook(ctx context.Context, u *store.User, a *store.App) error {
-	provider, ok := s.o.Hooks.Provider(a.GitRepo)
-	if !ok {
+	repo, err := s.o.Git.ParseRepo(a.GitRepo)
+	if err != nil {
 		return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
 	}
-	token, _, err := s.o.Store.GetGitToken(ctx, u.ID, provider)
+	token, _, err := s.o.Store.GetGitToken(ctx, u.ID, string(repo.Provider))
 	if err != nil {
-		return fmt.Errorf("userapi: the %s token: %w", provider, err)
+		return fmt.Errorf("userapi: the %s token: %w", repo.Provider, err)
 	}
-	if err := s.o.Hooks.DeleteHook(ctx, provider, token, a.GitRepo, a.WebhookID); err != nil {
+	if err := s.o.Git.DeleteHook(ctx, token, repo, a.WebhookID); err != nil {
 		return err
 	}
 	return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
@@ -144,7 +129,7 @@ func (s *Service) removePushHook(ctx context.Context, u *store.User, a *store.Ap
 func (s *Service) receivePush(w http.ResponseWriter, req bunrouter.Request) error {
 	ctx := req.Context()
 	a, err := s.o.Store.FindAppByUUID(ctx, req.Param("app"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.AutoDeploy) || s.o.Hooks == nil {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !a.AutoDeploy) || s.o.Git == nil {
 		return api.Errorf(http.StatusNotFound, "not_found", "no app with push auto-deploy there")
 	}
 	if err != nil {
@@ -154,14 +139,21 @@ func (s *Service) receivePush(w http.ResponseWriter, req bunrouter.Request) erro
 	if err != nil {
 		return api.Errorf(http.StatusRequestEntityTooLarge, "too_large", "a push delivery is at most %d bytes", maxPushBody)
 	}
-	push, err := s.o.Hooks.VerifyPush(req.Request, body, s.hookSecret(a.UUID))
-	if errors.Is(err, ErrNotPush) {
-		return api.WriteJSON(w, http.StatusAccepted, map[string]string{"result": "ignored", "reason": "not a branch push"})
+	pushes, err := gitprovider.VerifyPush(req.Request, body, s.hookSecret(a.UUID))
+	switch {
+	case errors.Is(err, gitprovider.ErrNotPush):
+		return api.WriteJSON(w, http.StatusAccepted, map[string]string{"result": "ignored", "reason": "not a push"})
+	case errors.Is(err, gitprovider.ErrBadSignature):
+		return api.Errorf(http.StatusUnauthorized, "bad_signature", "missing or wrong webhook signature")
+	case err != nil:
+		return badRequest("%v", err)
 	}
-	if err != nil {
-		return api.Errorf(http.StatusUnauthorized, "bad_signature", "%v", err)
+	push, ok := gitprovider.ForBranch(pushes, a.GitBranch)
+	if repo, perr := s.o.Git.ParseRepo(a.GitRepo); perr == nil && len(pushes) > 0 && pushes[0].Provider != repo.Provider {
+		return api.Errorf(http.StatusUnauthorized, "bad_signature", "the delivery is from %s, the app's repository is on %s",
+			pushes[0].Provider, repo.Provider)
 	}
-	if push.Deleted || push.Branch != a.GitBranch {
+	if !ok {
 		return api.WriteJSON(w, http.StatusAccepted, map[string]string{"result": "ignored",
 			"reason": fmt.Sprintf("the app deploys branch %s", a.GitBranch)})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/gitprovider"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/secrets"
@@ -56,12 +57,9 @@ type Options struct {
 	// path or file:// URL on the worker): single-machine setups only
 	// (security.allow_local_repos).
 	AllowLocalRepos bool
-	// GitToken returns the user's linked token for the git provider that
-	// hosts repo, "" when there is none; nil: deploys carry no token.
-	GitToken func(ctx context.Context, userID int64, repo string) (string, error)
-	// Hooks manages push webhooks at git providers; nil: no push
+	// Git manages push webhooks at git providers; nil: no push
 	// auto-deploy.
-	Hooks GitHooks
+	Git *gitprovider.Client
 	// HookKey derives each app's push webhook secret
 	// (secrets.PurposeGitHook).
 	HookKey []byte
