@@ -233,11 +233,11 @@ func (s *Store) recordOne(ctx context.Context, op string, c DomainCheck, at time
 
 // DomainDue says which domains a re-check pass takes (DomainsDueForCheck).
 type DomainDue struct {
-	// CheckedBefore: a domain never checked or last checked before it is
-	// due.
+	// CheckedBefore: a domain never checked or last checked at or before
+	// it is due.
 	CheckedBefore time.Time
 	// A pending domain created after PendingCreatedAfter is due already
-	// when last checked before PendingCheckedBefore: new domains are
+	// when last checked at or before PendingCheckedBefore: new domains are
 	// checked often while their owner sets up DNS. Zero: no such rule.
 	PendingCreatedAfter, PendingCheckedBefore time.Time
 }
@@ -251,8 +251,8 @@ func (s *Store) DomainsDueForCheck(ctx context.Context, due DomainDue, limit int
 	}
 	out, err := collectDomains(s.pool.Query(ctx, `SELECT `+domainColumns+`
 		FROM domains d JOIN apps a ON a.id = d.app_id
-		WHERE a.deleted_at IS NULL AND (d.last_checked_at IS NULL OR d.last_checked_at < $1
-			OR (d.status = 'pending' AND d.created_at > $2 AND d.last_checked_at < $3))
+		WHERE a.deleted_at IS NULL AND (d.last_checked_at IS NULL OR d.last_checked_at <= $1
+			OR (d.status = 'pending' AND d.created_at > $2 AND d.last_checked_at <= $3))
 		ORDER BY d.last_checked_at NULLS FIRST, d.id
 		LIMIT $4`, due.CheckedBefore, pendingAfter, pendingBefore, limit))
 	if err != nil {
