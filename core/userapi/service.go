@@ -17,6 +17,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/domains"
 	"github.com/wisehosting/wisehosting/core/store"
 )
 
@@ -35,6 +36,12 @@ type Options struct {
 	Logger hclog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Domains checks custom domains' TXT records; nil: verification
+	// answers 503.
+	Domains *domains.Verifier
+	// PlatformDomain is platform.domain: custom domains may be neither it
+	// nor under it.
+	PlatformDomain string
 }
 
 // Service serves the routes. Create it with New.
@@ -84,6 +91,7 @@ type Mux interface {
 func (s *Service) Routes() []Route {
 	var rs []Route
 	rs = append(rs, s.appRoutes()...)
+	rs = append(rs, s.domainRoutes()...)
 	return rs
 }
 
