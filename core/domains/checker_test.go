@@ -83,11 +83,11 @@ func (e *checkerEnv) pass(wantChecked int) domains.PassResult {
 	return res
 }
 
-// TestCheckerLifecycle: a pending domain verifies by itself once its
+// TestDomainCheckerLifecycle: a pending domain verifies by itself once its
 // record appears; when the record vanishes it stays verified through the
 // grace period, then fails and leaves the routes, and comes back with its
 // record.
-func TestCheckerLifecycle(t *testing.T) {
+func TestDomainCheckerLifecycle(t *testing.T) {
 	t.Parallel()
 	e := newCheckerEnv(t, nil)
 	d := e.domain("www.ada.example")
@@ -152,9 +152,9 @@ func TestCheckerLifecycle(t *testing.T) {
 	}
 }
 
-// TestCheckerLookupFailures: days of timeouts or SERVFAIL prove nothing
+// TestDomainCheckerLookupFailures: days of timeouts or SERVFAIL prove nothing
 // and never fail a verified domain.
-func TestCheckerLookupFailures(t *testing.T) {
+func TestDomainCheckerLookupFailures(t *testing.T) {
 	t.Parallel()
 	e := newCheckerEnv(t, func(e *checkerEnv, o *domains.CheckerOptions) {
 		o.Verifier = newVerifier(t, e.dns, 50*time.Millisecond)
@@ -172,9 +172,9 @@ func TestCheckerLookupFailures(t *testing.T) {
 	}
 }
 
-// TestCheckerPendingSchedule: new pending domains are checked every
+// TestDomainCheckerPendingSchedule: new pending domains are checked every
 // PendingInterval during PendingWindow, then every Interval.
-func TestCheckerPendingSchedule(t *testing.T) {
+func TestDomainCheckerPendingSchedule(t *testing.T) {
 	t.Parallel()
 	e := newCheckerEnv(t, nil)
 	e.domain("www.ada.example")
@@ -197,9 +197,9 @@ func TestCheckerPendingSchedule(t *testing.T) {
 	e.pass(1)
 }
 
-// TestCheckerBatchesAndLock: a pass takes at most a batch, and none runs
+// TestDomainCheckerBatchesAndLock: a pass takes at most a batch, and none runs
 // while another core holds the lock.
-func TestCheckerBatchesAndLock(t *testing.T) {
+func TestDomainCheckerBatchesAndLock(t *testing.T) {
 	t.Parallel()
 	e := newCheckerEnv(t, func(_ *checkerEnv, o *domains.CheckerOptions) { o.BatchSize = 2; o.Concurrency = 2 })
 	for _, h := range []string{"a.ada.example", "b.ada.example", "c.ada.example"} {
@@ -225,8 +225,8 @@ func TestCheckerBatchesAndLock(t *testing.T) {
 	e.pass(0)
 }
 
-// TestCheckerRun: Run checks at once and stops with its context.
-func TestCheckerRun(t *testing.T) {
+// TestDomainCheckerRun: Run checks at once and stops with its context.
+func TestDomainCheckerRun(t *testing.T) {
 	t.Parallel()
 	e := newCheckerEnv(t, func(_ *checkerEnv, o *domains.CheckerOptions) { o.Tick = 10 * time.Millisecond })
 	d := e.domain("www.ada.example")

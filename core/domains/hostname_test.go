@@ -12,7 +12,7 @@ import (
 
 const platform = "apps.example.net"
 
-func TestNormalizeHostname(t *testing.T) {
+func TestDomainNormalizeHostname(t *testing.T) {
 	label := strings.Repeat("a", 63)
 	at240 := strings.Join([]string{label, label, label, strings.Repeat("b", 48)}, ".") // 240
 	tests := []struct {
@@ -79,7 +79,7 @@ func TestNormalizeHostname(t *testing.T) {
 	}
 }
 
-func TestToken(t *testing.T) {
+func TestDomainToken(t *testing.T) {
 	a, b := domains.NewToken(), domains.NewToken()
 	if !regexp.MustCompile(`^wisehosting-verify=[0-9a-f]{32}$`).MatchString(a) || a == b {
 		t.Fatalf("tokens %q, %q", a, b)

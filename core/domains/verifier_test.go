@@ -26,7 +26,7 @@ func newVerifier(t *testing.T, dns *dnstest.Server, timeout time.Duration) *doma
 	return v
 }
 
-func TestVerifierCheck(t *testing.T) {
+func TestDomainVerifierCheck(t *testing.T) {
 	t.Parallel()
 	dns := dnstest.New(t)
 	v := newVerifier(t, dns, 300*time.Millisecond)
@@ -89,7 +89,7 @@ func TestVerifierCheck(t *testing.T) {
 	}
 }
 
-func TestNewVerifierOptions(t *testing.T) {
+func TestDomainVerifierOptions(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1", "127.0.0.1:0", ":53", "127.0.0.1:x", "127.0.0.1:70000"} {
 		if _, err := domains.NewVerifier(domains.VerifierOptions{Resolver: addr}); err == nil {
 			t.Errorf("resolver %q accepted", addr)

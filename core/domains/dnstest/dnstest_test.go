@@ -24,7 +24,7 @@ func resolver(s *Server, tcpDials *int) *net.Resolver {
 	}}
 }
 
-func TestServer(t *testing.T) {
+func TestDomainDNSServer(t *testing.T) {
 	s := New(t)
 	long := strings.Repeat("x", 700) // three character-strings in one record
 	s.Set("_wisehosting.Example.com", "wisehosting-verify=abc", "other")
@@ -94,9 +94,9 @@ func TestServer(t *testing.T) {
 	}
 }
 
-// TestGarbage: packets that are not questions get no answer or a FORMERR,
-// over UDP and TCP, and the server keeps answering.
-func TestGarbage(t *testing.T) {
+// TestDomainDNSGarbage: packets that are not questions get no answer or
+// a FORMERR, over UDP and TCP, and the server keeps answering.
+func TestDomainDNSGarbage(t *testing.T) {
 	s := New(t)
 	s.Set("ok.example.com", "fine")
 	q := question(t, 7, "ok.example.com.", dnsmessage.TypeTXT)
