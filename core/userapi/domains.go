@@ -145,7 +145,8 @@ func (s *Service) getDomain(w http.ResponseWriter, req bunrouter.Request) error 
 // verifyDomain checks the domain's record now: 200 with the verified
 // domain, or 422 verification_failed saying what was found (also stored
 // as the domain's check_error). A failed check never un-verifies a
-// verified domain; only the re-check loop's grace rule does.
+// verified domain; only the re-check loop's grace rule does. A domain
+// that becomes verified is audited (domain_verify).
 func (s *Service) verifyDomain(w http.ResponseWriter, req bunrouter.Request) error {
 	ctx := req.Context()
 	user := userOf(ctx)
