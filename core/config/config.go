@@ -87,6 +87,9 @@ type Config struct {
 	// Events is the `events` block (optional): delivery of platform events
 	// to alert sinks and users' webhooks.
 	Events Events `json:"events"`
+	// Domains is the `domains` block (optional): DNS verification of
+	// users' custom domains.
+	Domains Domains `json:"domains"`
 	// Plugins holds the `plugin "<kind>" "<name>"` blocks in file order.
 	Plugins []Plugin `json:"plugins"`
 
@@ -273,6 +276,27 @@ type Events struct {
 	// WebhookConcurrency (`webhook_concurrency`, default 16, 1..256) is how
 	// many requests to users' webhooks may be in flight at once.
 	WebhookConcurrency int `json:"webhook_concurrency"`
+}
+
+// Domains is the `domains` block: how users' custom domains are verified
+// (a TXT record at _wisehosting.<hostname>) and re-checked.
+type Domains struct {
+	// Resolver (`resolver`, optional) is the DNS server host:port the
+	// checks ask, over UDP with TCP fallback; "" means the system's
+	// resolver.
+	Resolver string `json:"resolver,omitempty"`
+	// RecheckInterval (`recheck_interval`, default "6h", 5m..7d) is how
+	// often every domain is re-checked (new pending domains are checked
+	// every 5 minutes during their first day).
+	RecheckInterval time.Duration `json:"recheck_interval"`
+	// LookupTimeout (`lookup_timeout`, default "5s", 100ms..1m) bounds one
+	// check.
+	LookupTimeout time.Duration `json:"lookup_timeout"`
+	// GracePeriod (`grace_period`, default "48h", 1h..30d) is how long a
+	// verified domain's record may be missing before the domain fails and
+	// leaves the routes (it also takes two failed checks in a row; a
+	// lookup that times out never counts).
+	GracePeriod time.Duration `json:"grace_period"`
 }
 
 // Logging is the `logging` block.

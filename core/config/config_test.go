@@ -98,6 +98,10 @@ func TestDefaults(t *testing.T) {
 		{"events.retention", cfg.Events.Retention, 30 * 24 * time.Hour},
 		{"events.webhook_timeout", cfg.Events.WebhookTimeout, 10 * time.Second},
 		{"events.webhook_concurrency", cfg.Events.WebhookConcurrency, 16},
+		{"domains.resolver", cfg.Domains.Resolver, ""},
+		{"domains.recheck_interval", cfg.Domains.RecheckInterval, 6 * time.Hour},
+		{"domains.lookup_timeout", cfg.Domains.LookupTimeout, 5 * time.Second},
+		{"domains.grace_period", cfg.Domains.GracePeriod, 48 * time.Hour},
 		{"server.previous_secrets", len(cfg.Server.PreviousSecrets), 0},
 		{"container.port_range_start", cfg.Container.PortRangeStart, 20000},
 		{"container.port_range_end", cfg.Container.PortRangeEnd, 29999},
@@ -265,6 +269,10 @@ func TestFullExample(t *testing.T) {
 		{"plugin.events", strings.Join(alerts.Events, ","), "app.*,deployment.failed"},
 		{"plugin.def_range", fmt.Sprintf("%s:%d", alerts.DefRange.Filename, alerts.DefRange.Start.Line), "testdata/full.hcl:102"},
 		{"plugins of kind", len(cfg.PluginsOfKind(KindProxy)), 1},
+		{"domains.resolver", cfg.Domains.Resolver, "[2001:db8::53]:53"},
+		{"domains.recheck_interval", cfg.Domains.RecheckInterval, 12 * time.Hour},
+		{"domains.lookup_timeout", cfg.Domains.LookupTimeout, 3 * time.Second},
+		{"domains.grace_period", cfg.Domains.GracePeriod, 3 * 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -669,6 +677,27 @@ func TestDiagnostics(t *testing.T) {
 				"7:15 Invalid events.retention | events.retention: 10m must be at least 1h",
 				"8:21 Invalid events.webhook_timeout | events.webhook_timeout: 10m must be between 100ms and 5m",
 			},
+		},
+		{
+			name: "domains bounds",
+			src: platform + server + "domains {\n  resolver = \"127.0.0.53\"\n  recheck_interval = \"1m\"\n" +
+				"  lookup_timeout = \"2m\"\n  grace_period = \"31d\"\n}\n",
+			want: []string{
+				`4:14 Invalid domains.resolver | domains.resolver: "127.0.0.53" is not host:port, e.g. "127.0.0.53:53" or "[2001:db8::53]:53"`,
+				"5:22 Invalid domains.recheck_interval | domains.recheck_interval: 1m must be between 5m and 7d",
+				"6:20 Invalid domains.lookup_timeout | domains.lookup_timeout: 2m must be between 100ms and 1m",
+				"7:18 Invalid domains.grace_period | domains.grace_period: 31d must be between 1h and 30d",
+			},
+		},
+		{
+			name: "domains resolver port",
+			src:  platform + server + "domains {\n  resolver = \"127.0.0.53:0\"\n}\n",
+			want: []string{`4:14 Invalid domains.resolver | domains.resolver: "127.0.0.53:0": the port must be a number from 1 to 65535`},
+		},
+		{
+			name: "domains resolver host",
+			src:  platform + server + "domains {\n  resolver = \"dns_server:53\"\n}\n",
+			want: []string{`4:14 Invalid domains.resolver | domains.resolver: "dns_server:53": the host must be an IP address or a host name`},
 		},
 		{
 			name: "negative duration",
@@ -1201,6 +1230,8 @@ func TestDiagnosticsNeverQuoteComputedValues(t *testing.T) {
 			platform + server + "database {\n  max_conn_lifetime = \"leaky5m\"\n}\n"},
 		{"network", platform + server + "container {\n  network = env(\"S\")\n}\n", "leaky net", "Invalid container.network",
 			platform + server + "container {\n  network = \"leaky net\"\n}\n"},
+		{"domains resolver", platform + server + "domains {\n  resolver = env(\"S\")\n}\n", "leaky", "Invalid domains.resolver",
+			platform + server + "domains {\n  resolver = \"leaky\"\n}\n"},
 		{"smtp from", platform + server + "smtp {\n  host = \"mail\"\n  from = env(\"S\")\n}\n", "leaky at example", "Invalid smtp.from",
 			platform + server + "smtp {\n  host = \"mail\"\n  from = \"leaky at example\"\n}\n"},
 		{"log level", platform + server + "logging {\n  level = env(\"S\")\n}\n", "leaky", "Invalid logging.level",
@@ -1322,6 +1353,21 @@ func TestWorkerAllowLoopbackAddress(t *testing.T) {
 	}
 	if !strings.Contains(cfg.Redacted(), "allow_loopback_address = true") {
 		t.Errorf("Redacted lacks allow_loopback_address:\n%s", cfg.Redacted())
+	}
+}
+
+func TestDomainsResolver(t *testing.T) {
+	for _, r := range []string{"127.0.0.53:53", "[::1]:5353", "dns.internal:53", "DNS.Internal:53"} {
+		t.Run(r, func(t *testing.T) {
+			cfg := mustParse(t, minimal+"domains {\n  resolver = \""+r+"\"\n}\n", noEnv)
+			if cfg.Domains.Resolver != r || !strings.Contains(cfg.Redacted(), `resolver         = "`+r+`"`) {
+				t.Fatalf("resolver %q, Redacted:\n%s", cfg.Domains.Resolver, cfg.Redacted())
+			}
+		})
+	}
+	if got := mustParse(t, minimal, noEnv).Redacted(); !strings.Contains(got, "domains {\n  # no resolver: the system's\n") ||
+		!strings.Contains(got, `recheck_interval = "6h"`) || !strings.Contains(got, `grace_period     = "2d"`) {
+		t.Errorf("Redacted lacks the domains defaults:\n%s", got)
 	}
 }
 

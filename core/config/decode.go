@@ -47,6 +47,9 @@ const (
 	DefaultEventRetention    = 30 * units.Day
 	DefaultWebhookTimeout    = 10 * time.Second
 	DefaultWebhookConc       = 16
+	DefaultDomainRecheck     = 6 * time.Hour
+	DefaultDomainLookup      = 5 * time.Second
+	DefaultDomainGrace       = 48 * time.Hour
 )
 
 // defaults returns a Config holding every default; dataDir is not yet
@@ -74,13 +77,16 @@ func defaults() *Config {
 			BatchSize: DefaultEventBatchSize, MaxAge: DefaultEventMaxAge, Retention: DefaultEventRetention,
 			WebhookTimeout: DefaultWebhookTimeout, WebhookConcurrency: DefaultWebhookConc,
 		},
+		Domains: Domains{
+			RecheckInterval: DefaultDomainRecheck, LookupTimeout: DefaultDomainLookup, GracePeriod: DefaultDomainGrace,
+		},
 		OAuth:  map[string]OAuth{},
 		ranges: map[string]hcl.Range{},
 	}
 }
 
 // singletonBlocks are the top-level blocks without labels, each allowed once.
-var singletonBlocks = []string{"platform", "server", "database", "scheduler", "worker", "container", "security", "logging", "smtp", "proxy", "events"}
+var singletonBlocks = []string{"platform", "server", "database", "scheduler", "worker", "container", "security", "logging", "smtp", "proxy", "events", "domains"}
 
 var rootSchema = func() *hcl.BodySchema {
 	s := &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "data_dir"}}}
@@ -275,6 +281,14 @@ func (d *decoder) decodeFile(file *hcl.File) *Config {
 				durField("retention", &e.Retention),
 				durField("webhook_timeout", &e.WebhookTimeout),
 				intField("webhook_concurrency", &e.WebhookConcurrency),
+			)
+		case "domains":
+			dm := &c.Domains
+			d.decodeBody(blk.Body, "domains", nil,
+				strField("resolver", &dm.Resolver),
+				durField("recheck_interval", &dm.RecheckInterval),
+				durField("lookup_timeout", &dm.LookupTimeout),
+				durField("grace_period", &dm.GracePeriod),
 			)
 		case "oauth":
 			d.decodeOAuth(blk)

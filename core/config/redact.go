@@ -155,6 +155,18 @@ func (c *Config) Redacted() string {
 		w.close()
 	}
 
+	dm := c.Domains
+	w.open("domains")
+	if dm.Resolver == "" {
+		w.comment("no resolver: the system's")
+	} else {
+		w.attr("resolver", q(dm.Resolver))
+	}
+	w.attr("recheck_interval", dur(dm.RecheckInterval))
+	w.attr("lookup_timeout", dur(dm.LookupTimeout))
+	w.attr("grace_period", dur(dm.GracePeriod))
+	w.close()
+
 	if c.Proxy.Token.IsSet() {
 		w.open("proxy")
 		w.attr("token", secret(c.Proxy.Token))

@@ -205,6 +205,9 @@ func (d *decoder) validate() {
 	// events
 	d.validateEvents()
 
+	// domains
+	d.validateDomains()
+
 	// logging
 	if lvl := c.Logging.Level; !slices.Contains(logLevels, lvl) {
 		hint := ""
@@ -517,4 +520,49 @@ func (d *decoder) validateEvents() {
 	durIn("events.max_age", e.MaxAge, time.Minute, 0)
 	durIn("events.retention", e.Retention, time.Hour, 0)
 	durIn("events.webhook_timeout", e.WebhookTimeout, 100*time.Millisecond, 5*time.Minute)
+}
+
+// durIn checks that the duration at path lies within lo..hi (hi 0: no
+// upper bound).
+func (d *decoder) durIn(path string, v, lo, hi time.Duration) {
+	if d.failed[path] || v >= lo && (hi == 0 || v <= hi) {
+		return
+	}
+	bound := "at least " + units.FormatDuration(lo)
+	if hi != 0 {
+		bound = "between " + units.FormatDuration(lo) + " and " + units.FormatDuration(hi)
+	}
+	d.check(path, fmt.Errorf("%s must be %s", d.show(path, units.FormatDuration(v)), bound))
+}
+
+// validateDomains checks the domains block: the resolver's address and
+// the bounds.
+func (d *decoder) validateDomains() {
+	dm := d.cfg.Domains
+	if dm.Resolver != "" {
+		d.check("domains.resolver", d.checkResolver("domains.resolver", dm.Resolver))
+	}
+	d.durIn("domains.recheck_interval", dm.RecheckInterval, 5*time.Minute, 7*units.Day)
+	d.durIn("domains.lookup_timeout", dm.LookupTimeout, 100*time.Millisecond, time.Minute)
+	d.durIn("domains.grace_period", dm.GracePeriod, time.Hour, 30*units.Day)
+}
+
+// checkResolver accepts host:port with an IP address or host name and a
+// port 1..65535.
+func (d *decoder) checkResolver(path, s string) error {
+	shown := d.quote(path, s)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return fmt.Errorf("%s is not host:port, e.g. \"127.0.0.53:53\" or \"[2001:db8::53]:53\"", shown)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("%s: the port must be a number from 1 to 65535", shown)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if h := strings.ToLower(host); hostname.ValidLabel(h) != nil && hostname.Valid(h) != nil {
+		return fmt.Errorf("%s: the host must be an IP address or a host name", shown)
+	}
+	return nil
 }

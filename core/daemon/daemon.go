@@ -23,6 +23,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/alerts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/config"
+	"github.com/wisehosting/wisehosting/core/domains"
 	"github.com/wisehosting/wisehosting/core/events"
 	"github.com/wisehosting/wisehosting/core/gitprovider"
 	"github.com/wisehosting/wisehosting/core/hub"
@@ -254,8 +255,9 @@ func (d *Daemon) startEvents() error {
 }
 
 // startUserAPI mounts the user-facing REST API (apps, env vars,
-// deployments, logs, push auto-deploy) and runs its purge of hard-deleted
-// apps.
+// deployments, logs, custom domains, push auto-deploy, webhooks, alerts,
+// usage) and runs its purge of hard-deleted apps and the re-check of
+// custom domains.
 func (d *Daemon) startUserAPI() error {
 	hookKey, err := secrets.DeriveKey([]byte(d.cfg.Server.Secret.Value()), secrets.PurposeGitHook, secrets.KeySize)
 	if err != nil {
@@ -271,6 +273,16 @@ func (d *Daemon) startUserAPI() error {
 	if err != nil {
 		return fmt.Errorf("daemon: git providers: %w", err)
 	}
+	verifier, err := domains.NewVerifier(domains.VerifierOptions{Resolver: d.cfg.Domains.Resolver, Timeout: d.cfg.Domains.LookupTimeout})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	checker, err := domains.NewChecker(domains.CheckerOptions{Store: d.db.Store, Verifier: verifier,
+		Interval: d.cfg.Domains.RecheckInterval, Grace: d.cfg.Domains.GracePeriod, Logger: d.log.Named("domains")})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.bg.Go(func() { checker.Run(d.bgCtx) })
 	svc, err := userapi.New(userapi.Options{
 		Store:               d.db.Store,
 		Auth:                d.accounts,
@@ -283,6 +295,7 @@ func (d *Daemon) startUserAPI() error {
 		AllowLocalRepos:     d.cfg.Security.AllowLocalRepos,
 		HookKey:             hookKey,
 		Git:                 git,
+		Domains:             verifier,
 		Cipher:              d.db.Cipher,
 		AllowPrivateTargets: d.cfg.Security.AllowPrivateTargets,
 		WebhookTimeout:      d.cfg.Events.WebhookTimeout,

@@ -17,6 +17,10 @@ const (
 	LockPruneRuntimeLogs int64 = 0x5748_0000_0000_0001
 	// LockPruneUsage guards the daily usage history retention prune.
 	LockPruneUsage int64 = 0x5748_0000_0000_0002
+	// LockCheckDomains guards the periodic DNS re-check of custom domains
+	// (core/domains.Checker). 3 to 5 are taken in outbox.go and
+	// sessions.go.
+	LockCheckDomains int64 = 0x5748_0000_0000_0006
 )
 
 // HeldLock is a session-level advisory lock held on one pooled connection

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
+	"github.com/wisehosting/wisehosting/core/domains"
 	"github.com/wisehosting/wisehosting/core/gitprovider"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/scheduler"
@@ -51,7 +52,8 @@ type Options struct {
 	// (store.ChannelApps) into the app cache. Register before it runs.
 	Listener *store.Listener
 	// PlatformDomain is platform.domain: apps live at
-	// https://<subdomain>.<PlatformDomain>.
+	// https://<subdomain>.<PlatformDomain>, and custom domains may be
+	// neither it nor under it.
 	PlatformDomain string
 	// AllowLocalRepos lets apps name a local git repository (an absolute
 	// path or file:// URL on the worker): single-machine setups only
@@ -80,6 +82,9 @@ type Options struct {
 	// WebhookTimeout bounds a webhook test send (events.webhook_timeout);
 	// 0 means stdwebhook.DefaultTimeout.
 	WebhookTimeout time.Duration
+	// Domains checks custom domains' TXT records; nil: verification
+	// answers 503.
+	Domains *domains.Verifier
 }
 
 // Service serves the routes. Create it with New.
@@ -159,6 +164,7 @@ func (s *Service) Routes() []Route {
 	rs = append(rs, s.webhookRoutes()...)
 	rs = append(rs, s.alertRoutes()...)
 	rs = append(rs, s.usageRoutes()...)
+	rs = append(rs, s.domainRoutes()...)
 	return rs
 }
 

@@ -121,3 +121,10 @@ plugin "plans" "static" {
     }
   }
 }
+
+domains {
+  resolver         = "[2001:db8::53]:53"
+  recheck_interval = "12h"
+  lookup_timeout   = "3s"
+  grace_period     = "3d"
+}
