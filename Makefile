@@ -20,6 +20,11 @@ FUZZ_TARGETS := \
 	./core/accounts:FuzzParseBackupHash \
 	./core/accounts/totp:FuzzDecodeSecret \
 	./core/accounts/totp:FuzzNormalizeCode \
+	./core/userapi:FuzzCheckSpec \
+	./core/gitprovider:FuzzParseRepo \
+	./core/gitprovider:FuzzVerifyPush \
+	./core/domains:FuzzNormalizeHostname \
+	./core/domains/dnstest:FuzzRespond \
 	./plugins/proxy/traefik:FuzzRender \
 	./plugins/plans/http:FuzzParseDocument \
 	./plugins/alerts/chat:FuzzParseURL \

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wisehosting/wisehosting/core/store"
+	"github.com/wisehosting/wisehosting/sdk/hostname"
 )
 
 // Bounds of an app's spec.
@@ -48,6 +49,9 @@ func checkRepo(repo string, allowLocal bool) error {
 	u, err := url.Parse(repo)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("git_repo must be an https:// URL of a git repository, like https://github.com/owner/repo")
+	}
+	if err := hostname.Valid(strings.ToLower(u.Hostname())); err != nil {
+		return fmt.Errorf("git_repo must name its git host by a DNS name, like github.com (%s)", err.(*hostname.Error).Reason)
 	}
 	if u.User != nil {
 		return fmt.Errorf("git_repo must not carry credentials: link your git provider account for private repositories")
