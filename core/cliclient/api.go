@@ -245,7 +245,7 @@ func (c *Client) Logs(ctx context.Context, ref string, tail int) ([]LogLine, err
 // record that proves it is the caller's.
 func (c *Client) AddDomain(ctx context.Context, ref, hostname string) (*Domain, *DNSRecord, error) {
 	var out struct {
-		Domain *Domain     `json:"domain"`
+		Domain *Domain    `json:"domain"`
 		Record *DNSRecord `json:"record"`
 	}
 	body := struct {
