@@ -34,7 +34,7 @@ type Step struct {
 // they matter to.
 type Server struct {
 	*httptest.Server
-	// Token is the one Bearer token accepted.
+	// Token is the one Bearer token accepted (SetToken changes it).
 	Token string
 	// User is the token's owner.
 	User cliclient.User
@@ -100,6 +100,13 @@ func New(t testing.TB) *Server {
 		s.Close()
 	})
 	return s
+}
+
+// SetToken changes the accepted token.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Token = token
 }
 
 // SetDeployScript sets the steps every later deployment goes through, one
