@@ -106,7 +106,7 @@ func TestCLILogin(t *testing.T) {
 			stderr: `-core: core URL "core.example.com": want an http:// or https:// URL`},
 		{name: "an argument", args: []string{"-core", srv.URL, srv.Token}, code: 2, stderr: "login takes no arguments"},
 		{name: "nothing listening", args: []string{"-core", "http://127.0.0.1:1"}, stdin: srv.Token + "\n", code: 1,
-			stderr: "login: check the token with http://127.0.0.1:1: GET http://127.0.0.1:1/api/v1/me:"},
+			stderr: `wisehosting: login: check the token with http://127.0.0.1:1: Get "http://127.0.0.1:1/api/v1/me": dial tcp 127.0.0.1:1: connect: connection refused` + "\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

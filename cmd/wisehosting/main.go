@@ -35,12 +35,13 @@ Usage:
   wisehosting bench    loadgen -core URL -keys F  simulate a fleet of workers
   wisehosting user     add|list ...               manage users and mint their API tokens
                                                  (operator, direct database access)
-
-  wisehosting login    [-core URL]               store an API token (wht_…) for the commands below
-  wisehosting logout                             forget it
-  wisehosting apps     list|info|create|deploy|deployments|logs|env|domains|
-                       start|stop|restart|delete ...   manage your apps ('wisehosting apps help')
   wisehosting version                            print the version
+
+Your apps, with an API token ('wisehosting login -h', 'wisehosting apps help'):
+  wisehosting login    [-core URL]               check an API token (wht_…) and store it
+  wisehosting logout                             forget the stored token
+  wisehosting apps     list|info|create|deploy|deployments|logs|env|domains|
+                       start|stop|restart|delete ...
 
 The config file defaults to $WISEHOSTING_CONFIG or ./wisehosting.hcl.
 `

@@ -225,11 +225,11 @@ func (c *Client) DeleteEnv(ctx context.Context, ref, key string) (note string, e
 	return out.Note, nil
 }
 
-// Logs returns the app's last tail runtime log lines (0: the server's
-// default), oldest first.
+// Logs returns the app's last tail runtime log lines (negative: the
+// server's default), oldest first.
 func (c *Client) Logs(ctx context.Context, ref string, tail int) ([]LogLine, error) {
 	var q url.Values
-	if tail > 0 {
+	if tail >= 0 {
 		q = url.Values{"tail": {strconv.Itoa(tail)}}
 	}
 	var out struct {

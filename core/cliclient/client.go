@@ -156,7 +156,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	c.authorize(req.Header)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, req.URL.Redacted(), err)
+		return err // a *url.Error: `Get "URL": what failed`
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))

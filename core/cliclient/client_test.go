@@ -119,7 +119,7 @@ func TestErrorMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dead.ListApps(ctx); err == nil || !strings.Contains(err.Error(), "GET http://127.0.0.1:1/api/v1/apps") {
+	if _, err := dead.ListApps(ctx); err == nil || !strings.HasPrefix(err.Error(), `Get "http://127.0.0.1:1/api/v1/apps": dial tcp`) {
 		t.Errorf("a refused connection = %v, want the request named", err)
 	}
 }
@@ -243,6 +243,12 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("Logs = %+v, %v", lines, err)
 	}
 
+	for tail, want := range map[int]int{0: 0, -1: 3, 10: 3} {
+		if lines, err := c.Logs(ctx, "hello-world", tail); err != nil || len(lines) != want {
+			t.Errorf("Logs with tail %d = %d lines, %v; want %d", tail, len(lines), err, want)
+		}
+	}
+
 	if err := c.DeleteApp(ctx, "hello-world", true); err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +264,8 @@ func TestEndpoints(t *testing.T) {
 		"DELETE /api/v1/apps/" + gen.App.Name,
 		"GET /api/v1/apps/hello-world/deployments?limit=2",
 		"GET /api/v1/apps/hello-world/logs?tail=2",
+		"GET /api/v1/apps/hello-world/logs?tail=0",
+		"GET /api/v1/apps/hello-world/logs",
 		"POST /api/v1/domains/" + string(dom.ID) + "/verify",
 	} {
 		if !slices.Contains(reqs, want) {

@@ -33,8 +33,8 @@ type LogConn struct {
 }
 
 // DialLogs opens the runtime log stream of apps (UUIDs or names): first
-// the last tail persisted lines of each (0: the server's default), then
-// live ones. A refused handshake (401, 404 for an unknown app…) is an
+// the last tail persisted lines of each (negative: the server's default;
+// 0: none), then live ones. A refused handshake (401, 404 for an unknown app…) is an
 // *APIError. The stream ends with ctx, Close, or the server.
 func (c *Client) DialLogs(ctx context.Context, apps []string, tail int) (*LogConn, error) {
 	if len(apps) == 0 {
@@ -50,7 +50,7 @@ func (c *Client) DialLogs(ctx context.Context, apps []string, tail int) (*LogCon
 	u.Path = c.base.Path + "/api/v1/logs/ws"
 	u.RawPath = ""
 	q := url.Values{"apps": {strings.Join(apps, ",")}}
-	if tail > 0 {
+	if tail >= 0 {
 		q.Set("tail", strconv.Itoa(tail))
 	}
 	u.RawQuery = q.Encode()
@@ -188,7 +188,7 @@ func (lc *LogConn) Close() error {
 }
 
 // LogStream streams the runtime logs of apps (UUIDs or names) on a
-// channel: the last tail persisted lines, then live ones. The lines
+// channel: the last tail persisted lines (as DialLogs), then live ones. The lines
 // channel closes when the stream ends; the error channel then yields one
 // value and closes: nil when the server ended the stream normally,
 // ctx.Err() when ctx ended it, the failure otherwise (an *APIError when
