@@ -24,7 +24,7 @@ func newClient(t *testing.T, srv *clitest.Server) *cliclient.Client {
 	return c
 }
 
-func TestNewChecksTheURL(t *testing.T) {
+func TestCLIClientNewChecksTheURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		in, want, err string
@@ -56,7 +56,7 @@ func TestNewChecksTheURL(t *testing.T) {
 // Every API error comes back as an *APIError printing "code: message"; a
 // body that is not the API's (a proxy's page) keeps the status and an
 // excerpt.
-func TestErrorMapping(t *testing.T) {
+func TestCLIClientErrorMapping(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	srv.AddApp("taken-name")
@@ -124,7 +124,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-func TestMeBothShapes(t *testing.T) {
+func TestCLIClientMeBothShapes(t *testing.T) {
 	t.Parallel()
 	for _, wrap := range []bool{false, true} {
 		srv := clitest.New(t)
@@ -137,7 +137,7 @@ func TestMeBothShapes(t *testing.T) {
 }
 
 // The whole contract, call by call, against the fake.
-func TestEndpoints(t *testing.T) {
+func TestCLIClientEndpoints(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	c := newClient(t, srv)
@@ -274,7 +274,7 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
-func TestTimestampAndID(t *testing.T) {
+func TestCLIClientTimestampAndID(t *testing.T) {
 	t.Parallel()
 	want := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, in := range []string{`"2025-01-02T03:04:05Z"`, `1735787045`, `1735787045000`, `1735787045000000`,

@@ -56,7 +56,7 @@ func streamEnd(t *testing.T, lines <-chan cliclient.LogLine, errc <-chan error) 
 
 // The stream sends the persisted tail, then live lines, of the apps
 // asked for only, until the server closes it.
-func TestLogStream(t *testing.T) {
+func TestCLIClientLogStream(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	web := srv.AddApp("web-front")
@@ -83,7 +83,7 @@ func TestLogStream(t *testing.T) {
 	}
 }
 
-func TestLogStreamFailures(t *testing.T) {
+func TestCLIClientLogStreamFailures(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	srv.AddApp("web-front")
@@ -125,7 +125,7 @@ func TestLogStreamFailures(t *testing.T) {
 
 // Ending the context ends the stream with ctx.Err(); Next after Close
 // fails.
-func TestLogStreamCancel(t *testing.T) {
+func TestCLIClientLogStreamCancel(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	srv.AddApp("web-front")

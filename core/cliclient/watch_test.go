@@ -29,7 +29,7 @@ func capped(from, to int) string {
 	return lines(0, 10) + cliclient.TruncationMarker + lines(from, to)
 }
 
-func TestLogTail(t *testing.T) {
+func TestCLIClientLogTail(t *testing.T) {
 	t.Parallel()
 	type step struct {
 		full string
@@ -96,7 +96,7 @@ func (w *watched) options() cliclient.WatchOptions {
 	}
 }
 
-func TestWatchDeployment(t *testing.T) {
+func TestCLIClientWatchDeployment(t *testing.T) {
 	t.Parallel()
 	srv := clitest.New(t)
 	srv.AddApp("web-front")
@@ -170,7 +170,7 @@ func TestWatchDeployment(t *testing.T) {
 
 // Transient failures (5xx, 429, network) are retried up to Retries in a
 // row; any other API error ends the wait at once.
-func TestWatchRetries(t *testing.T) {
+func TestCLIClientWatchRetries(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
