@@ -33,7 +33,15 @@ Usage:
                                                  (key in $WISEHOSTING_WORKER_KEY)
   wisehosting bench    [-sections a,b] [-quick]   run the benchmarks and print one table
   wisehosting bench    loadgen -core URL -keys F  simulate a fleet of workers
+  wisehosting user     add|list ...               manage users and mint their API tokens
+                                                 (operator, direct database access)
   wisehosting version                            print the version
+
+Your apps, with an API token ('wisehosting login -h', 'wisehosting apps help'):
+  wisehosting login    [-core URL]               check an API token (wht_…) and store it
+  wisehosting logout                             forget the stored token
+  wisehosting apps     list|info|create|deploy|deployments|logs|env|domains|
+                       start|stop|restart|delete ...
 
 The config file defaults to $WISEHOSTING_CONFIG or ./wisehosting.hcl.
 `
@@ -96,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = workerCommand(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "user":
+		err = cmdUser(ctx, args[1:], stdout, stderr)
+	case "login", "logout", "apps":
+		err = newCLI(stdout, stderr).command(ctx, args)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "wisehosting", versionString())
 	case "help", "-h", "-help", "--help":
@@ -104,6 +116,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wisehosting: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	return exitCode(err, stderr)
+}
+
+// exitCode reports a command's error on stderr and returns the exit code:
+// 0, 2 for a usage error, 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
