@@ -499,8 +499,15 @@ func settleApp(ctx context.Context, tx pgx.Tx, j *Job, app *App, out Outcome) er
 			WHERE id = $1`, app.ID, keep(AppRunning), out.Port, out.ContainerID, out.CommitSHA)
 		return mapErr("settle app: running", err)
 	case needsCapacity(j.Type):
-		// Failed: drop the reservation this job made. If the app still runs
-		// on its previous worker, it keeps running (and holding) there.
+		// Failed. A worker replaces a release only once the new one runs,
+		// so a failed redeploy on the worker the app runs on leaves the
+		// previous release running there, holding its reservation.
+		if app.WorkerID != nil && *app.WorkerID == w && app.ContainerID != "" && j.Type != JobStart {
+			_, err := tx.Exec(ctx, `UPDATE apps SET status = $2, updated_at = now() WHERE id = $1`, app.ID, keep(AppRunning))
+			return mapErr("settle app: keep the previous release", err)
+		}
+		// Otherwise drop the reservation this job made. If the app still
+		// runs on its previous worker, it keeps running (and holding) there.
 		if err := ReleaseAppOn(ctx, tx, app.ID, w); err != nil {
 			return err
 		}
