@@ -131,7 +131,8 @@ func (s *Service) createDomain(w http.ResponseWriter, req bunrouter.Request) err
 		return storeErr(err, "domain")
 	}
 	s.auditDomain(req.Request, user.ID, store.AuditDomainCreate, d)
-	return api.WriteJSON(w, http.StatusCreated, viewDomain(d))
+	v := viewDomain(d)
+	return api.WriteJSON(w, http.StatusCreated, map[string]any{"domain": v, "record": v.Record})
 }
 
 func (s *Service) getDomain(w http.ResponseWriter, req bunrouter.Request) error {
@@ -139,7 +140,7 @@ func (s *Service) getDomain(w http.ResponseWriter, req bunrouter.Request) error 
 	if err != nil {
 		return err
 	}
-	return api.WriteJSON(w, http.StatusOK, viewDomain(d))
+	return api.WriteJSON(w, http.StatusOK, map[string]any{"domain": viewDomain(d)})
 }
 
 // verifyDomain checks the domain's record now: 200 with the verified
@@ -175,7 +176,7 @@ func (s *Service) verifyDomain(w http.ResponseWriter, req bunrouter.Request) err
 	if was != store.DomainVerified {
 		s.auditDomain(req.Request, user.ID, store.AuditDomainVerify, d)
 	}
-	return api.WriteJSON(w, http.StatusOK, viewDomain(d))
+	return api.WriteJSON(w, http.StatusOK, map[string]any{"domain": viewDomain(d)})
 }
 
 func (s *Service) deleteDomain(w http.ResponseWriter, req bunrouter.Request) error {

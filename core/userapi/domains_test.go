@@ -96,7 +96,7 @@ type domainJSON struct {
 func (de *domainEnv) add(user *store.User, app, host string) domainJSON {
 	de.t.Helper()
 	var d domainJSON
-	de.must(user, http.StatusCreated, "POST", "/api/v1/apps/"+app+"/domains", map[string]string{"hostname": host}).JSON(de.t, &d)
+	de.must(user, http.StatusCreated, "POST", "/api/v1/apps/"+app+"/domains", map[string]string{"hostname": host}).Domain(de.t, &d)
 	return d
 }
 
@@ -136,7 +136,7 @@ func TestDomainFlow(t *testing.T) {
 		t.Fatalf("verify without a record: %s", r.Body)
 	}
 	var got domainJSON
-	de.must(de.ada, http.StatusOK, "GET", path, nil).JSON(t, &got)
+	de.must(de.ada, http.StatusOK, "GET", path, nil).Domain(t, &got)
 	if got.Status != "pending" || got.CheckError != "no TXT record at _wisehosting.www.ada.example" || got.LastCheckedAt == nil {
 		t.Fatalf("after a failed verify: %+v", got)
 	}
@@ -155,7 +155,7 @@ func TestDomainFlow(t *testing.T) {
 
 	// The record published: verified, and routed once the app runs.
 	de.dns.Set(d.Record.Name, d.VerificationToken)
-	de.must(de.ada, http.StatusOK, "POST", "/api/v1/domains/www.ada.example/verify", nil).JSON(t, &got)
+	de.must(de.ada, http.StatusOK, "POST", "/api/v1/domains/www.ada.example/verify", nil).Domain(t, &got)
 	if got.Status != "verified" || got.VerifiedAt == nil || got.CheckError != "" {
 		t.Fatalf("verified: %+v", got)
 	}
@@ -288,7 +288,7 @@ func TestDomainRefs(t *testing.T) {
 	d := de.add(de.ada, de.app.Name, "www.ada.example")
 	for _, ref := range []string{strconv.FormatInt(d.ID, 10), "www.ada.example", "WWW.Ada.Example."} {
 		var got domainJSON
-		de.must(de.ada, http.StatusOK, "GET", "/api/v1/domains/"+ref, nil).JSON(t, &got)
+		de.must(de.ada, http.StatusOK, "GET", "/api/v1/domains/"+ref, nil).Domain(t, &got)
 		if got.ID != d.ID {
 			t.Fatalf("GET %s: %+v", ref, got)
 		}
@@ -310,7 +310,7 @@ func TestDomainVerifyUnconfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d domainJSON
-	e.must(e.ada, http.StatusCreated, "POST", "/api/v1/apps/"+app.Name+"/domains", map[string]string{"hostname": "www.ada.example"}).JSON(t, &d)
+	e.must(e.ada, http.StatusCreated, "POST", "/api/v1/apps/"+app.Name+"/domains", map[string]string{"hostname": "www.ada.example"}).Domain(t, &d)
 	e.must(e.ada, http.StatusServiceUnavailable, "POST", fmt.Sprintf("/api/v1/domains/%d/verify", d.ID), nil)
 }
 
@@ -351,7 +351,7 @@ func TestDomainRecheckFlips(t *testing.T) {
 		t.Fatal("still routed after the grace period")
 	}
 	var got domainJSON
-	de.must(de.ada, http.StatusOK, "GET", fmt.Sprintf("/api/v1/domains/%d", d.ID), nil).JSON(t, &got)
+	de.must(de.ada, http.StatusOK, "GET", fmt.Sprintf("/api/v1/domains/%d", d.ID), nil).Domain(t, &got)
 	if got.Status != "failed" || got.CheckError != "no TXT record at _wisehosting.www.ada.example" {
 		t.Fatalf("after the grace period: %+v", got)
 	}

@@ -151,6 +151,16 @@ func (r reply) JSON(t *testing.T, v any) {
 	}
 }
 
+// Domain decodes the body's "domain" member into v.
+func (r reply) Domain(t *testing.T, v any) {
+	t.Helper()
+	var b struct{ Domain json.RawMessage }
+	r.JSON(t, &b)
+	if err := json.Unmarshal(b.Domain, v); err != nil {
+		t.Fatalf("response %d has no domain: %v\n%s", r.Status, err, r.Body)
+	}
+}
+
 // ErrorCode returns the code of an error body, "" when there is none.
 func (r reply) ErrorCode() string {
 	var b struct {
