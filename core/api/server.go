@@ -1,6 +1,7 @@
 // Package api is the core's HTTP layer: a bunrouter router with the
-// uniform JSON error format, request metrics and logging, /health, /ready
-// and /metrics. Subsystems add their routes to the groups it hands out.
+// uniform JSON error format, request metrics and logging, /health, /ready,
+// /metrics and the OpenAPI document (/openapi.json). Subsystems add their
+// routes through Server.Handle, which records them.
 package api
 
 import (
@@ -61,7 +62,8 @@ type Server struct {
 	duration *prometheus.HistogramVec
 }
 
-// New builds the router with its middleware, /health, /ready and /metrics.
+// New builds the router with its middleware, /health, /ready, /metrics and
+// /openapi.json.
 func New(opts Options) (*Server, error) {
 	s := &Server{
 		log:          opts.Logger,
@@ -113,6 +115,7 @@ func New(opts Options) (*Server, error) {
 
 	s.Handle(http.MethodGet, "/health", s.health)
 	s.Handle(http.MethodGet, "/ready", s.ready)
+	s.Handle(http.MethodGet, OpenAPIPath, openAPI)
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
 	s.Handle(http.MethodGet, "/metrics", func(w http.ResponseWriter, req bunrouter.Request) error {
 		if opts.MetricsToken != "" && !BearerMatches(req.Request, opts.MetricsToken) {

@@ -494,6 +494,10 @@ func (d *Daemon) Plugins() *pluginhost.Host { return d.plugins }
 // Plans returns the plan catalogue.
 func (d *Daemon) Plans() *plans.Catalogue { return d.plans }
 
+// Routes returns every route the daemon serves (api.Server.Routes): what
+// schema/openapi.json must describe.
+func (d *Daemon) Routes() []api.Route { return d.api.Routes() }
+
 // Registry returns the daemon's Prometheus registry (served at /metrics).
 func (d *Daemon) Registry() *prometheus.Registry { return d.registry }
 
