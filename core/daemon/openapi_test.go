@@ -44,18 +44,6 @@ func TestOpenAPIDocument(t *testing.T) {
 // rate-limited route documents 429, a signed-in route 401.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	// pendingRoutes are described ahead of being served: the custom domain
-	// routes, written in parallel. Once they are served this list must be
-	// emptied (the test fails while a pending route is served).
-	pendingRoutes := map[string]bool{
-		"GET /api/v1/domains":                  true,
-		"GET /api/v1/apps/{app}/domains":       true,
-		"POST /api/v1/apps/{app}/domains":      true,
-		"GET /api/v1/domains/{domain}":         true,
-		"DELETE /api/v1/domains/{domain}":      true,
-		"POST /api/v1/domains/{domain}/verify": true,
-	}
-
 	cfg := testConfigWith(t, "", testStack+`
 proxy {
   token = "proxy-token-for-the-openapi-test-0123"
@@ -79,23 +67,15 @@ plugin "proxy" "lister" {}
 		documented[o.key()] = o
 	}
 
-	var missing, extra, nowServed, stale []string
+	var missing, extra []string
 	for k := range served {
 		if _, ok := documented[k]; !ok {
 			missing = append(missing, k)
 		}
-		if pendingRoutes[k] {
-			nowServed = append(nowServed, k)
-		}
 	}
 	for k := range documented {
-		if !served[k] && !pendingRoutes[k] {
+		if !served[k] {
 			extra = append(extra, k)
-		}
-	}
-	for k := range pendingRoutes {
-		if _, ok := documented[k]; !ok {
-			stale = append(stale, k)
 		}
 	}
 	report := func(list []string, what string) {
@@ -108,10 +88,7 @@ plugin "proxy" "lister" {}
 		"become {param}) with an operationId, a summary, tags, security ([] for a public route), a path parameter for every "+
 		"{param}, its query parameters and request body, and its responses including the errors it answers "+
 		"(components/responses); the existing entries show the pattern")
-	report(extra, "described in schema/openapi.json but not served; remove them or correct their path or method "+
-		"(or, for a route still being written, add it to pendingRoutes in core/daemon/openapi_test.go)")
-	report(nowServed, "served now, so remove them from pendingRoutes in core/daemon/openapi_test.go")
-	report(stale, "in pendingRoutes but not described in schema/openapi.json")
+	report(extra, "described in schema/openapi.json but not served; remove them or correct their path or method")
 
 	// What the user-facing packages' route tables say.
 	type flags struct{ public, limited, user bool }
