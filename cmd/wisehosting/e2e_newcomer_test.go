@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,37 +70,9 @@ func TestE2ENewcomerPath(t *testing.T) {
 	work := t.TempDir()
 	agentDir := filepath.Join(work, "agent")
 	portLo := loopbackPort(t)
-	agent := &serveProc{out: &syncBuffer{}, done: make(chan struct{})}
-	agent.cmd = exec.Command(binPath, "worker", "run", "-core", base, "-name", "local", "-address", "127.0.0.1",
+	agent := startAgent(t, key, agentDir, "worker", "run", "-core", base, "-name", "local", "-address", "127.0.0.1",
 		"-data-dir", agentDir, "-runtime", "exec", "-port-range", fmt.Sprintf("%d-%d", portLo, min(portLo+19, 65535)),
 		"-start-timeout", "30s", "-stop-apps-on-exit")
-	agent.cmd.Env = append(os.Environ(), "WISEHOSTING_WORKER_KEY="+key)
-	agent.cmd.Stdout, agent.cmd.Stderr = agent.out, agent.out
-	if err := agent.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		agent.err = agent.cmd.Wait()
-		close(agent.done)
-	}()
-	t.Cleanup(func() {
-		if !agent.exited() {
-			_ = agent.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-agent.done:
-			case <-time.After(15 * time.Second):
-				_ = agent.cmd.Process.Kill()
-				<-agent.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("agent output:\n%s", agent.out)
-		}
-		for _, p := range clusterProcs(agentDir) {
-			_ = syscall.Kill(pidOf(p), syscall.SIGKILL)
-			t.Errorf("left running under the agent's data directory (killed now): %s", p)
-		}
-	})
 
 	// A user, their API token, and the CLI logged in with it.
 	res := runBinary(t, nil, "user", "add", "-email", "newcomer@example.com", "-config", cfg)

@@ -129,41 +129,10 @@ func TestE2EWorkerDeploy(t *testing.T) {
 	agentDir := filepath.Join(work, "agent")
 	portLo := loopbackPort(t)
 	portHi := min(portLo+19, 65535)
-	agent := &serveProc{out: &syncBuffer{}, done: make(chan struct{})}
-	agent.cmd = exec.Command(binPath, "worker", "run", "-core", base, "-name", workerName, "-address", "127.0.0.1",
+	agent := startAgent(t, key, agentDir, "worker", "run", "-core", base, "-name", workerName, "-address", "127.0.0.1",
 		"-data-dir", agentDir, "-runtime", "exec", "-port-range", fmt.Sprintf("%d-%d", portLo, portHi),
 		"-capacity-cpu", "2000", "-capacity-memory", "2GiB", "-start-timeout", "15s", "-stop-apps-on-exit",
 		"-log-level", "debug")
-	agent.cmd.Env = append(os.Environ(), "WISEHOSTING_WORKER_KEY="+key)
-	agent.cmd.Stdout, agent.cmd.Stderr = agent.out, agent.out
-	if err := agent.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		agent.err = agent.cmd.Wait()
-		close(agent.done)
-	}()
-	// Registered after openDatabase's cleanup, so it runs first: whatever
-	// happened, the agent and its apps go before the database and the core.
-	t.Cleanup(func() {
-		if !agent.exited() {
-			_ = agent.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-agent.done:
-			case <-time.After(15 * time.Second):
-				t.Errorf("the agent (pid %d) ignored SIGTERM for 15s; killing it", agent.cmd.Process.Pid)
-				_ = agent.cmd.Process.Kill()
-				<-agent.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("agent output:\n%s", agent.out)
-		}
-		for _, p := range clusterProcs(agentDir) {
-			_ = syscall.Kill(pidOf(p), syscall.SIGKILL)
-			t.Errorf("left running under the agent's data directory (killed now): %s", p)
-		}
-	})
 
 	dump := func() string {
 		return fmt.Sprintf("--- agent output:\n%s\n--- core output:\n%s", agent.out, srv.out)
@@ -374,6 +343,46 @@ func TestE2EWorkerDeploy(t *testing.T) {
 	waitPluginsGone(t, plugins)
 	requireNoClusterProcs(t, root)
 	t.Logf("%s: everything stopped", time.Since(began).Round(time.Millisecond))
+}
+
+// startAgent starts `wisehosting <args>` (a worker agent) with the worker
+// key in its environment. Registered after the callers' earlier cleanups,
+// its own runs first: whatever happened, the agent and its apps go before
+// the database and the core, and nothing may be left running under
+// agentDir.
+func startAgent(t *testing.T, key, agentDir string, args ...string) *serveProc {
+	t.Helper()
+	agent := &serveProc{out: &syncBuffer{}, done: make(chan struct{})}
+	agent.cmd = exec.Command(binPath, args...)
+	agent.cmd.Env = append(os.Environ(), "WISEHOSTING_WORKER_KEY="+key)
+	agent.cmd.Stdout, agent.cmd.Stderr = agent.out, agent.out
+	if err := agent.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		agent.err = agent.cmd.Wait()
+		close(agent.done)
+	}()
+	t.Cleanup(func() {
+		if !agent.exited() {
+			_ = agent.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-agent.done:
+			case <-time.After(15 * time.Second):
+				t.Errorf("the agent (pid %d) ignored SIGTERM for 15s; killing it", agent.cmd.Process.Pid)
+				_ = agent.cmd.Process.Kill()
+				<-agent.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", agent.out)
+		}
+		for _, p := range clusterProcs(agentDir) {
+			_ = syscall.Kill(pidOf(p), syscall.SIGKILL)
+			t.Errorf("left running under the agent's data directory (killed now): %s", p)
+		}
+	})
+	return agent
 }
 
 // appendFile appends text to the file at path.

@@ -308,18 +308,8 @@ func checkHookURL(s string) error {
 	if len(s) > maxHookURL {
 		return fmt.Errorf("is longer than %d bytes", maxHookURL)
 	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return errors.New("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must be an http or https URL")
-	case u.Host == "":
-		return errors.New("has no host")
-	case u.User != nil:
-		return errors.New("must not contain credentials")
-	}
-	return nil
+	_, err := parseHTTPURL(s)
+	return err
 }
 
 // validHookID: Bitbucket ids are UUIDs in braces; the others' are numbers.

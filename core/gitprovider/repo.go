@@ -127,20 +127,31 @@ func ValidateHosts(hosts []Host) error {
 // checkBaseURL accepts an absolute http(s) URL without credentials, query
 // or fragment.
 func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return errors.New("not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must be an http or https URL")
-	case u.Host == "":
-		return errors.New("has no host")
-	case u.User != nil:
-		return errors.New("must not contain credentials")
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+	u, err := parseHTTPURL(s)
+	if err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return errors.New("must not have a query or fragment")
 	}
 	return nil
+}
+
+// parseHTTPURL parses an absolute http(s) URL without credentials; its
+// errors complete a sentence naming the URL ("the hook URL …").
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, errors.New("is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("must be an http or https URL")
+	case u.Host == "":
+		return nil, errors.New("has no host")
+	case u.User != nil:
+		return nil, errors.New("must not contain credentials")
+	}
+	return u, nil
 }
 
 // Repo is a repository on a provider.

@@ -150,7 +150,8 @@ func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error
 	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Time{})
-	st := &logStream{s: s, conn: nc, apps: apps, user: u.ID, lastID: lastID, seen: map[int64]time.Time{}}
+	st := &logStream{s: s, conn: nc, apps: apps, user: u.ID, lastID: lastID,
+		replayed: map[int64]time.Time{}, fromBus: map[int64]time.Time{}}
 	var rd io.Reader = nc
 	if rw != nil {
 		rd = rw.Reader
@@ -164,8 +165,8 @@ func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error
 	out := make([]logLine, 0, len(replay))
 	for _, l := range replay {
 		out = append(out, logLine{App: apps[l.AppID].UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
-		if l.TS.After(st.seen[l.AppID]) {
-			st.seen[l.AppID] = l.TS
+		if l.TS.After(st.replayed[l.AppID]) {
+			st.replayed[l.AppID], st.fromBus[l.AppID] = l.TS, l.TS
 		}
 	}
 	if err := st.send(out); err != nil {
@@ -183,9 +184,11 @@ type logStream struct {
 	user   int64
 	apps   map[int64]*store.App
 	lastID int64
-	// seen is the newest replayed line's time per app: live lines older
-	// than it were in the replay.
-	seen map[int64]time.Time
+	// replayed is the newest replayed line's time per app: lines from the
+	// bus older than it were in the replay. fromBus is the newest line's
+	// time sent from the replay or the bus: lines read from the store
+	// older than it were sent before the app's worker moved away.
+	replayed, fromBus map[int64]time.Time
 }
 
 // follow sends live lines until the client goes or ctx ends: from the
@@ -211,10 +214,13 @@ func (st *logStream) follow(ctx context.Context, sub *hub.Subscription) {
 			out := make([]logLine, 0, len(batch))
 			for _, l := range batch {
 				a := st.apps[l.AppID]
-				if a == nil || l.TS.Before(st.seen[l.AppID]) {
+				if a == nil || l.TS.Before(st.replayed[l.AppID]) {
 					continue
 				}
 				out = append(out, logLine{App: a.UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
+				if l.TS.After(st.fromBus[l.AppID]) {
+					st.fromBus[l.AppID] = l.TS
+				}
 			}
 			if st.send(out) != nil {
 				return
@@ -248,12 +254,7 @@ func (st *logStream) pollStore(ctx context.Context) error {
 		}
 	}
 	if len(remote) == 0 {
-		// Nothing to read from the store: skip to the newest chunk, so a
-		// later switch does not replay what the bus already sent.
-		if id, err := st.s.o.Store.LastRuntimeLogID(ctx); err == nil {
-			st.lastID = id
-		}
-		return nil
+		return nil // no query while every app's lines come from the bus
 	}
 	lines, err := st.s.o.Store.RuntimeLogsAfter(ctx, remote, st.lastID, frameLines)
 	if err != nil || len(lines) == 0 {
@@ -262,6 +263,9 @@ func (st *logStream) pollStore(ctx context.Context) error {
 	out := make([]logLine, 0, len(lines))
 	for _, l := range lines {
 		st.lastID = max(st.lastID, l.ID)
+		if l.TS.Before(st.fromBus[l.AppID]) {
+			continue // sent from the bus before the app's worker moved
+		}
 		out = append(out, logLine{App: st.apps[l.AppID].UUID, TS: l.TS, Stream: l.Stream, Line: l.Line})
 	}
 	return st.send(out)
