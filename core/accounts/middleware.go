@@ -144,6 +144,11 @@ func unsafeMethod(m string) bool {
 
 // sameOrigin reports whether the request's Origin, or else Referer, is
 // this site's origin (package doc).
+// SameOrigin reports whether r comes from the dashboard's own origin (the
+// CSRF rule above). Routes that act on a cookie-authenticated GET — a
+// WebSocket upgrade, which CORS does not cover — check it themselves.
+func (s *Service) SameOrigin(r *http.Request) bool { return s.sameOrigin(r) }
+
 func (s *Service) sameOrigin(r *http.Request) bool {
 	want := s.origin
 	if want == "" {

@@ -287,10 +287,14 @@ func (s *Store) UpdateAppSpec(ctx context.Context, appID int64, spec AppSpec) er
 // nothing is needed). A job in flight finishes first and CompleteJob then
 // creates the delete job.
 func (s *Store) MarkAppDeleted(ctx context.Context, appID int64) (*Job, error) {
+	return s.markAppDeleted(ctx, appID, false)
+}
+
+func (s *Store) markAppDeleted(ctx context.Context, appID int64, purge bool) (*Job, error) {
 	var del *Job
 	err := s.InTx(ctx, func(tx pgx.Tx) error {
-		app, err := scanApp(tx.QueryRow(ctx, `UPDATE apps SET status = 'deleted', deleted_at = now(), updated_at = now()
-			WHERE id = $1 AND deleted_at IS NULL RETURNING `+appColumns, appID))
+		app, err := scanApp(tx.QueryRow(ctx, `UPDATE apps SET status = 'deleted', deleted_at = now(), updated_at = now(),
+			purge_requested = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING `+appColumns, appID, purge))
 		if err != nil {
 			return mapErr("mark app deleted", err)
 		}

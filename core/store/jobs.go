@@ -500,9 +500,10 @@ func settleApp(ctx context.Context, tx pgx.Tx, j *Job, app *App, out Outcome) er
 		return mapErr("settle app: running", err)
 	case needsCapacity(j.Type):
 		// Failed. A worker replaces a release only once the new one runs,
-		// so a failed redeploy on the worker the app runs on leaves the
-		// previous release running there, holding its reservation.
-		if app.WorkerID != nil && *app.WorkerID == w && app.ContainerID != "" && j.Type != JobStart {
+		// so a failed restart (the redeploy of a running app, pinned to
+		// its worker) leaves the previous release running there, holding
+		// its reservation.
+		if j.Type == JobRestart && app.WorkerID != nil && *app.WorkerID == w && app.ContainerID != "" {
 			_, err := tx.Exec(ctx, `UPDATE apps SET status = $2, updated_at = now() WHERE id = $1`, app.ID, keep(AppRunning))
 			return mapErr("settle app: keep the previous release", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -385,4 +386,83 @@ func TestEmitEvents(t *testing.T) {
 			t.Errorf("EmitEvents(%+v) accepted", bad)
 		}
 	}
+}
+
+// TestFailedRestartKeepsThePreviousRelease: a worker replaces a release
+// only once the new one runs, so a failed restart of a running app leaves
+// it running on its worker, reserved and routed; a failed deploy of an app
+// that is not running does not.
+func TestFailedRestartKeepsThePreviousRelease(t *testing.T) {
+	f := newFixture(t)
+	d := f.pinnedDeploy(t, f.app.ID, f.worker.ID)
+	if _, err := f.s.CompleteJob(f.ctx, d.Job.ID, f.worker.ID, store.Outcome{Success: true, Port: 20001, ContainerID: "pid:1"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.s.CreateRedeployment(f.ctx, f.app.ID, f.worker.ID, store.NewDeployment{CommitSHA: "bad"},
+		store.NewJob{CPU: appCPU, Memory: appMem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.CompleteJob(f.ctx, r.Job.ID, f.worker.ID, store.Outcome{Error: "build failed"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.s.FindAppByID(f.ctx, f.app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != store.AppRunning || a.WorkerID == nil || *a.WorkerID != f.worker.ID || a.Port != 20001 ||
+		!f.reservations(t, f.app.ID)[f.worker.ID] {
+		t.Fatalf("after a failed restart: status %s worker %v port %d reservations %v; want running where it was",
+			a.Status, a.WorkerID, a.Port, f.reservations(t, f.app.ID))
+	}
+	f.assertCapacity(t)
+
+	// Crash-looping, then a deploy that fails: nothing runs, so the app is
+	// failed and holds nothing.
+	if _, err := f.s.Pool().Exec(f.ctx, `UPDATE apps SET status = 'crashloop' WHERE id = $1`, f.app.ID); err != nil {
+		t.Fatal(err)
+	}
+	d2 := f.pinnedDeploy(t, f.app.ID, f.worker.ID)
+	if _, err := f.s.CompleteJob(f.ctx, d2.Job.ID, f.worker.ID, store.Outcome{Error: "build failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ = f.s.FindAppByID(f.ctx, f.app.ID); a.Status != store.AppFailed || a.WorkerID != nil || len(f.reservations(t, f.app.ID)) != 0 {
+		t.Fatalf("after a failed deploy of a crash-looping app: status %s worker %v reservations %v", a.Status, a.WorkerID,
+			f.reservations(t, f.app.ID))
+	}
+	f.assertCapacity(t)
+}
+
+// TestPurgeAfterTheWorkerConfirms: a hard delete of an app that runs on a
+// worker waits for the worker's delete job; then PurgeApps removes it and
+// its logs for good.
+func TestPurgeAfterTheWorkerConfirms(t *testing.T) {
+	f := newFixture(t)
+	d := f.pinnedDeploy(t, f.app.ID, f.worker.ID)
+	if _, err := f.s.CompleteJob(f.ctx, d.Job.ID, f.worker.ID, store.Outcome{Success: true, Port: 20001, ContainerID: "pid:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.InsertRuntimeLogs(f.ctx, []store.LogChunk{{AppID: f.app.ID, Stream: "stdout", TS: time.Now(), TSEnd: time.Now(),
+		Lines: 1, Text: "bye"}}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := f.s.RequestAppPurge(f.ctx, f.app.ID)
+	if err != nil || del == nil || del.Type != store.JobDelete {
+		t.Fatalf("RequestAppPurge = %+v, %v; want a delete job for the worker", del, err)
+	}
+	if ids, err := f.s.PurgeApps(f.ctx, nil); err != nil || len(ids) != 0 {
+		t.Fatalf("purged %v (%v) while the worker still runs the app", ids, err)
+	}
+	if _, err := f.s.CompleteJob(f.ctx, del.ID, f.worker.ID, store.Outcome{Success: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := f.s.PurgeApps(f.ctx, nil); err != nil || len(ids) != 1 || ids[0] != f.app.ID {
+		t.Fatalf("purged %v (%v), want the app", ids, err)
+	}
+	var n int
+	if err := f.s.Pool().QueryRow(f.ctx, `SELECT (SELECT count(*) FROM apps WHERE id = $1) + (SELECT count(*) FROM runtime_logs WHERE app_id = $1)`,
+		f.app.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows of the purged app remain (%v)", n, err)
+	}
+	f.assertCapacity(t)
 }

@@ -39,22 +39,11 @@ func (s *Store) WorkerOffersRuntime(ctx context.Context, runtime string) (bool, 
 	return ok, nil
 }
 
-// RequestAppPurge soft-deletes the app if it is not already (see
-// MarkAppDeleted, whose delete job it returns) and marks it for purging:
+// RequestAppPurge soft-deletes the app like MarkAppDeleted (whose delete
+// job it returns) and, in the same statement, marks it for purging:
 // PurgeApps removes it for good once nothing runs it.
 func (s *Store) RequestAppPurge(ctx context.Context, appID int64) (*Job, error) {
-	del, err := s.MarkAppDeleted(ctx, appID)
-	if err != nil {
-		return nil, err
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE apps SET purge_requested = true WHERE id = $1`, appID)
-	if err != nil {
-		return nil, mapErr("request app purge", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil, mapErr("request app purge", pgx.ErrNoRows)
-	}
-	return del, nil
+	return s.markAppDeleted(ctx, appID, true)
 }
 
 // PurgeApps removes for good the apps marked by RequestAppPurge that no
@@ -161,33 +150,28 @@ func (s *Store) RecentRuntimeLogs(ctx context.Context, appIDs []int64, n int) ([
 	return lines, nil
 }
 
-// RuntimeLogsAfter returns the lines of chunks stored after chunk afterID
-// for the apps, oldest first, at most limit chunks: how a core that does
-// not hold an app's worker follows its logs.
-func (s *Store) RuntimeLogsAfter(ctx context.Context, appIDs []int64, afterID int64, limit int) ([]LogLine, error) {
+// RecentRuntimeLogChunks returns the lines of the apps' newest chunks
+// whose first line is at since or later, at most limit chunks (the newest),
+// oldest first, through the (app_id, ts) index: how a core that does not
+// hold an app's worker follows its logs. A caller reading overlapping
+// windows also sees chunks committed late, and tells chunks apart by ID.
+func (s *Store) RecentRuntimeLogChunks(ctx context.Context, appIDs []int64, since time.Time, limit int) ([]LogLine, error) {
 	if len(appIDs) == 0 {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, app_id, ts, coalesce(ts_end, ts), stream, line FROM runtime_logs
-		WHERE id > $2 AND app_id = ANY ($1) ORDER BY id LIMIT $3`, appIDs, afterID, max(limit, 1))
+		SELECT * FROM (
+			SELECT id, app_id, ts, coalesce(ts_end, ts), stream, line FROM runtime_logs
+			WHERE app_id = ANY ($1) AND ts >= $2 ORDER BY ts DESC, id DESC LIMIT $3) l
+		ORDER BY 3, 1`, appIDs, since, max(limit, 1))
 	if err != nil {
-		return nil, mapErr("runtime logs after", err)
+		return nil, mapErr("recent runtime log chunks", err)
 	}
 	lines, err := collectLogLines(rows)
 	if err != nil {
-		return nil, fmt.Errorf("store: runtime logs after: %w", err)
+		return nil, fmt.Errorf("store: recent runtime log chunks: %w", err)
 	}
 	return lines, nil
-}
-
-// LastRuntimeLogID returns the id of the newest stored chunk (0 when none).
-func (s *Store) LastRuntimeLogID(ctx context.Context) (int64, error) {
-	var id int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM runtime_logs`).Scan(&id); err != nil {
-		return 0, mapErr("last runtime log id", err)
-	}
-	return id, nil
 }
 
 // collectLogLines splits each chunk row into its lines.

@@ -375,6 +375,10 @@ func (s *Service) updateApp(w http.ResponseWriter, req bunrouter.Request) error 
 	if err := in.apply(&spec, s.o.AllowLocalRepos); err != nil {
 		return badRequest("%v", err)
 	}
+	if a.AutoDeploy && spec.GitRepo != a.GitRepo {
+		return api.Errorf(http.StatusConflict, "auto_deploy_on",
+			"push auto-deploy watches %s: turn it off (PUT /api/v1/apps/%s/auto-deploy) before changing the repository", a.GitRepo, a.Name)
+	}
 	if err := s.requireRuntime(ctx, spec.Runtime); err != nil {
 		return err
 	}
@@ -410,20 +414,21 @@ func (s *Service) deleteApp(w http.ResponseWriter, req bunrouter.Request) error 
 			return badRequest("hard must be true or false, not %q", v)
 		}
 	}
-	if s.o.Git != nil && a.WebhookID != "" {
-		if err := s.removePushHook(ctx, u, a); err != nil {
-			s.log.Warn("remove the push webhook of a deleted app", "app", a.UUID, "error", err)
-		}
-	}
 	if _, err := s.o.Jobs.Delete(ctx, a.ID, hard); err != nil {
 		return storeErr(err, "app")
 	}
 	s.wrote(u.ID)
+	if s.o.Git != nil && a.WebhookID != "" {
+		if err := s.deleteProviderHook(ctx, u, a); err != nil {
+			s.log.Warn("remove the push webhook of a deleted app", "app", a.UUID, "error", err)
+		}
+	}
 	purged := false
 	if hard {
+		// The app is deleted either way; Run purges it later if this fails.
 		ids, err := s.o.Store.PurgeApps(ctx, []int64{a.ID})
 		if err != nil {
-			return err
+			s.log.Warn("purge a hard-deleted app now; the periodic purge retries", "app", a.UUID, "error", err)
 		}
 		purged = len(ids) == 1
 	}
@@ -505,9 +510,15 @@ func (s *Service) redeploy(ctx context.Context, u *store.User, a *store.App, tri
 	}
 	nd := store.NewDeployment{Trigger: trigger, Branch: branch, CommitSHA: commit, CommitMessage: commitMessage}
 	var d *store.Deployed
-	if a.WorkerID != nil && a.Status == store.AppRunning {
+	switch {
+	case a.WorkerID != nil && a.Status == store.AppRunning:
 		d, err = s.o.Jobs.Redeploy(ctx, a.ID, *a.WorkerID, nd, nj)
-	} else {
+	case a.WorkerID != nil:
+		// Exited, crash-looping or violating: its release and reservation
+		// are still on that worker, which must be the one to replace it.
+		nj.WorkerID = a.WorkerID
+		d, err = s.o.Jobs.Deploy(ctx, a.ID, nd, nj)
+	default:
 		d, err = s.o.Jobs.Deploy(ctx, a.ID, nd, nj)
 	}
 	if err != nil {
@@ -553,7 +564,9 @@ func (s *Service) startApp(w http.ResponseWriter, req bunrouter.Request) error {
 	if err != nil {
 		return err
 	}
-	nj.Type, nj.AppID = store.JobStart, a.ID
+	// Where the app still holds a worker (exited, crash-looping), that
+	// worker starts it; otherwise the scheduler places it.
+	nj.Type, nj.AppID, nj.WorkerID = store.JobStart, a.ID, a.WorkerID
 	job, err := s.o.Jobs.Create(ctx, nj, store.AppDeploying)
 	if err != nil {
 		return s.jobErr(ctx, a, err)

@@ -104,6 +104,7 @@ func TestCreateAppValidation(t *testing.T) {
 		{"upper case", with("name", "MyApp-one"), "a-z"},
 		{"leading dash", with("name", "-my-app1"), "start and end"},
 		{"reserved", with("name", "dashboard"), "reserved"},
+		{"punycode", with("name", "xn--80ak6aa92e"), "3rd and 4th"},
 		{"no repo", with("git_repo", ""), "git_repo is required"},
 		{"ssh repo", with("git_repo", "git@github.com:ada/app.git"), "https://"},
 		{"http repo", with("git_repo", "http://github.com/ada/app"), "https://"},

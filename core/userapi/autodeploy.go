@@ -110,18 +110,27 @@ func providerErr(err error, what string) error {
 
 // removePushHook deletes the app's webhook at its provider and forgets it.
 func (s *Service) removePushHook(ctx context.Context, u *store.User, a *store.App) error {
+	if err := s.deleteProviderHook(ctx, u, a); err != nil {
+		return err
+	}
+	return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
+}
+
+// deleteProviderHook deletes the app's webhook at its provider; one
+// already gone there (or its repository) counts as deleted.
+func (s *Service) deleteProviderHook(ctx context.Context, u *store.User, a *store.App) error {
 	repo, err := s.o.Git.ParseRepo(a.GitRepo)
 	if err != nil {
-		return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
+		return nil // not on a provider: there is nothing to delete
 	}
 	token, _, err := s.o.Store.GetGitToken(ctx, u.ID, string(repo.Provider))
 	if err != nil {
 		return fmt.Errorf("userapi: the %s token: %w", repo.Provider, err)
 	}
-	if err := s.o.Git.DeleteHook(ctx, token, repo, a.WebhookID); err != nil {
+	if err := s.o.Git.DeleteHook(ctx, token, repo, a.WebhookID); err != nil && !errors.Is(err, gitprovider.ErrNotFound) {
 		return err
 	}
-	return s.o.Store.SetAppWebhookID(ctx, a.ID, "")
+	return nil
 }
 
 // receivePush is where git providers deliver an app's pushes: a push to

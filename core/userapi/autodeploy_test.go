@@ -50,6 +50,12 @@ func TestAutoDeploy(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.must(e.ada, 200, "PUT", path, map[string]bool{"enabled": true})
+			// The hook watches this repository: moving the app elsewhere
+			// needs auto-deploy off first.
+			if r := e.do(e.ada, "PATCH", "/api/v1/apps/"+name, map[string]string{"git_repo": "https://" + hosts[p] + "/ada/other"}); r.Status != 409 ||
+				r.ErrorCode() != "auto_deploy_on" {
+				t.Errorf("repository change with auto-deploy on: %d %s", r.Status, r.Body)
+			}
 			var hook fakeprovider.Hook
 			for _, h := range fake.Hooks() {
 				if h.Provider == p && h.Repo == "ada/"+name {

@@ -27,9 +27,16 @@ type appCache struct {
 	ttl    time.Duration
 	now    func() time.Time
 	byUser map[int64]cachedApps
-	// epoch counts invalidations, so a load that raced one is not stored.
-	epoch uint64
+	// gen counts each user's invalidations and base the flushes, so a
+	// load that raced an invalidation of its user is not stored; gen is
+	// bounded by a flush of its own (which bumps base).
+	gen  map[int64]uint64
+	base uint64
 }
+
+type stamp struct{ base, gen uint64 }
+
+func (c *appCache) stampOf(userID int64) stamp { return stamp{c.base, c.gen[userID]} }
 
 type cachedApps struct {
 	apps []*store.App
@@ -37,7 +44,7 @@ type cachedApps struct {
 }
 
 func newAppCache(ttl time.Duration, now func() time.Time) *appCache {
-	return &appCache{ttl: ttl, now: now, byUser: map[int64]cachedApps{}}
+	return &appCache{ttl: ttl, now: now, byUser: map[int64]cachedApps{}, gen: map[int64]uint64{}}
 }
 
 // apps returns the user's live apps, from the cache when fresh, else
@@ -46,7 +53,7 @@ func newAppCache(ttl time.Duration, now func() time.Time) *appCache {
 func (c *appCache) apps(ctx context.Context, userID int64, load func(context.Context, int64) ([]*store.App, error)) ([]*store.App, error) {
 	c.mu.Lock()
 	e, ok := c.byUser[userID]
-	epoch := c.epoch
+	st := c.stampOf(userID)
 	c.mu.Unlock()
 	if ok && c.now().Sub(e.at) < c.ttl {
 		return e.apps, nil
@@ -57,7 +64,7 @@ func (c *appCache) apps(ctx context.Context, userID int64, load func(context.Con
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.epoch == epoch {
+	if c.stampOf(userID) == st {
 		if len(c.byUser) >= appCacheUsers {
 			clear(c.byUser)
 		}
@@ -71,7 +78,12 @@ func (c *appCache) apps(ctx context.Context, userID int64, load func(context.Con
 func (c *appCache) invalidate(userID int64) {
 	c.mu.Lock()
 	delete(c.byUser, userID)
-	c.epoch++
+	c.gen[userID]++
+	if len(c.gen) > 4*appCacheUsers {
+		clear(c.byUser)
+		clear(c.gen)
+		c.base++
+	}
 	c.mu.Unlock()
 }
 
@@ -79,6 +91,7 @@ func (c *appCache) invalidate(userID int64) {
 func (c *appCache) flush() {
 	c.mu.Lock()
 	clear(c.byUser)
-	c.epoch++
+	clear(c.gen)
+	c.base++
 	c.mu.Unlock()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/uptrace/bunrouter"
 
+	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/store"
@@ -29,8 +30,11 @@ const (
 	// frameLines bounds the lines of one WebSocket frame.
 	frameLines = 500
 	// logPoll is how often a stream reads the store for apps whose worker
-	// is connected to another core.
-	logPoll = time.Second
+	// is connected to another core, each time the chunks of the last
+	// logWindow: overlapping windows catch chunks other cores commit late
+	// (ids are not commit order).
+	logPoll   = time.Second
+	logWindow = time.Minute
 	// wsPing keeps idle streams (and proxies between) alive.
 	wsPing = 30 * time.Second
 	// wsWriteWait bounds one frame's write: a client that does not read
@@ -103,6 +107,13 @@ func (s *Service) recentLogs(w http.ResponseWriter, req bunrouter.Request) error
 func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error {
 	ctx := req.Context()
 	u := userOf(ctx)
+	// A browser opens WebSockets to any site with its cookies and CORS
+	// does not apply: a session may stream only from the dashboard's own
+	// pages (an app on a sibling subdomain must not read its visitors'
+	// logs). A Bearer token carries no ambient credential.
+	if c := accounts.CallerFrom(ctx); c != nil && c.SessionID != 0 && !s.o.Auth.SameOrigin(req.Request) {
+		return api.Errorf(http.StatusForbidden, "csrf", "cross-site request refused: the Origin header does not match this site")
+	}
 	refs := strings.Split(req.URL.Query().Get("apps"), ",")
 	if len(refs) == 0 || refs[0] == "" {
 		return badRequest("name the apps to follow: ?apps=<uuid or name>,…")
@@ -132,10 +143,6 @@ func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error
 	// Subscribe before reading the replay so no line falls between them.
 	sub := s.o.Logs.Bus().Subscribe(ids, 256)
 	defer sub.Close()
-	lastID, err := s.o.Store.LastRuntimeLogID(ctx)
-	if err != nil {
-		return err
-	}
 	replay, err := s.o.Store.RecentRuntimeLogs(ctx, ids, tail)
 	if err != nil {
 		return err
@@ -150,7 +157,7 @@ func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error
 	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Time{})
-	st := &logStream{s: s, conn: nc, apps: apps, user: u.ID, lastID: lastID,
+	st := &logStream{s: s, conn: nc, apps: apps, user: u.ID, sentChunks: map[int64]time.Time{},
 		replayed: map[int64]time.Time{}, fromBus: map[int64]time.Time{}}
 	var rd io.Reader = nc
 	if rw != nil {
@@ -178,12 +185,14 @@ func (s *Service) streamLogs(w http.ResponseWriter, req bunrouter.Request) error
 
 // logStream is one client's log stream.
 type logStream struct {
-	s      *Service
-	conn   net.Conn
-	wmu    sync.Mutex
-	user   int64
-	apps   map[int64]*store.App
-	lastID int64
+	s    *Service
+	conn net.Conn
+	wmu  sync.Mutex
+	user int64
+	apps map[int64]*store.App
+	// sentChunks are the stored chunks sent from the store, by id, with
+	// their time: the polls' windows overlap.
+	sentChunks map[int64]time.Time
 	// replayed is the newest replayed line's time per app: lines from the
 	// bus older than it were in the replay. fromBus is the newest line's
 	// time sent from the replay or the bus: lines read from the store
@@ -256,13 +265,26 @@ func (st *logStream) pollStore(ctx context.Context) error {
 	if len(remote) == 0 {
 		return nil // no query while every app's lines come from the bus
 	}
-	lines, err := st.s.o.Store.RuntimeLogsAfter(ctx, remote, st.lastID, frameLines)
-	if err != nil || len(lines) == 0 {
+	since := time.Now().Add(-logWindow)
+	lines, err := st.s.o.Store.RecentRuntimeLogChunks(ctx, remote, since, frameLines)
+	if err != nil {
 		return nil
 	}
+	for id, ts := range st.sentChunks {
+		if ts.Before(since) {
+			delete(st.sentChunks, id)
+		}
+	}
 	out := make([]logLine, 0, len(lines))
+	fresh := map[int64]bool{}
 	for _, l := range lines {
-		st.lastID = max(st.lastID, l.ID)
+		if _, sent := st.sentChunks[l.ID]; sent && !fresh[l.ID] {
+			continue
+		}
+		if !fresh[l.ID] {
+			fresh[l.ID] = true
+			st.sentChunks[l.ID] = l.TS
+		}
 		if l.TS.Before(st.fromBus[l.AppID]) {
 			continue // sent from the bus before the app's worker moved
 		}

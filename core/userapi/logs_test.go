@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/wisehosting/wisehosting/core/accounts"
 	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/store"
 )
@@ -161,5 +162,52 @@ func TestLogs(t *testing.T) {
 	}
 	if _, code := e.dialLogs(nil, "apps=logs-one"); code != http.StatusUnauthorized {
 		t.Errorf("unauthenticated: %d", code)
+	}
+}
+
+// TestLogStreamOrigin: a browser session may open a log stream only from
+// the dashboard's own origin — an app on a sibling subdomain must not read
+// its visitors' logs through their cookies.
+func TestLogStreamOrigin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createApp(e.ada, map[string]any{"name": "origin-app", "git_repo": "https://github.com/ada/o", "run_command": "./o"})
+	tok, hash, err := accounts.NewToken("whs_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateSession(context.Background(), store.NewSession{UserID: e.ada.ID, TokenHash: hash, IP: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(origin string) int {
+		h := http.Header{"Cookie": {accounts.SessionCookie + "=" + tok}}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, _, _, err := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx,
+			"ws"+strings.TrimPrefix(e.srv.URL, "http")+"/api/v1/logs/ws?apps=origin-app")
+		if err != nil {
+			var se ws.StatusError
+			if errorsAs(err, &se) {
+				return int(se)
+			}
+			t.Fatalf("dial: %v", err)
+		}
+		conn.Close()
+		return http.StatusSwitchingProtocols
+	}
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{e.srv.URL, http.StatusSwitchingProtocols},
+		{"http://evil-app-1234.apps.test", http.StatusForbidden},
+		{"", http.StatusForbidden},
+	} {
+		if got := dial(tc.origin); got != tc.want {
+			t.Errorf("session stream from origin %q: %d, want %d", tc.origin, got, tc.want)
+		}
 	}
 }

@@ -36,6 +36,9 @@ func ValidateAppName(name string) error {
 	if !appNameRE.MatchString(name) {
 		return fmt.Errorf("the app name %q may hold only a-z, 0-9 and '-', and must start and end with a letter or digit", name)
 	}
+	if name[2:4] == "--" {
+		return fmt.Errorf("the app name %q may not have \"--\" as its 3rd and 4th characters (reserved for internationalized names, which can imitate others)", name)
+	}
 	if reservedNames[name] {
 		return fmt.Errorf("the app name %q is reserved", name)
 	}

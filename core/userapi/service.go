@@ -31,6 +31,8 @@ import (
 type Authenticator interface {
 	Authenticate(next bunrouter.HandlerFunc) bunrouter.HandlerFunc
 	Limit(next bunrouter.HandlerFunc) bunrouter.HandlerFunc
+	// SameOrigin applies the CSRF origin rule to a request.
+	SameOrigin(r *http.Request) bool
 }
 
 // Options configure a Service.
@@ -205,6 +207,11 @@ func storeErr(err error, what string) error {
 		return api.Errorf(http.StatusForbidden, "plan_limit", "%s", quotaMessage(err)).WithCause(err)
 	case errors.Is(err, store.ErrInvalid):
 		return api.Errorf(http.StatusBadRequest, "invalid", "invalid %s", what).WithCause(err)
+	case errors.Is(err, store.ErrCapacity):
+		return api.Errorf(http.StatusConflict, "no_capacity",
+			"the worker running the %s has no room for its plan's resources: stop it and start it again to place it elsewhere", what).WithCause(err)
+	case errors.Is(err, store.ErrRetry):
+		return api.Errorf(http.StatusServiceUnavailable, "retry", "a concurrent change got in the way: try again").WithCause(err)
 	}
 	return err
 }
