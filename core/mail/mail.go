@@ -22,13 +22,10 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,9 +42,6 @@ const RevokePath = "/api/session/revoke-token"
 
 // ErrDisabled is returned when mail is sent without an smtp block.
 var ErrDisabled = errors.New("mail: no smtp block is configured, so no mail is sent")
-
-// maxCAFile bounds the size of smtp.ca_file.
-const maxCAFile = 1 << 20
 
 // Mailer sends the core's account mail. Create it with New; it is safe for
 // concurrent use.
@@ -89,9 +83,9 @@ func New(cfg *config.SMTP, hmacSecret []byte) (*Mailer, error) {
 		srv.Security = smail.Plain
 	}
 	if cfg.CAFile != "" {
-		pool, err := loadCAFile(cfg.CAFile)
+		pool, err := smail.LoadCertPool(cfg.CAFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("mail: smtp.ca_file: %w", err)
 		}
 		srv.RootCAs = pool
 	}
@@ -104,27 +98,6 @@ func New(cfg *config.SMTP, hmacSecret []byte) (*Mailer, error) {
 	}
 	m.server, m.from, m.enabled = srv, from.String(), true
 	return m, nil
-}
-
-// loadCAFile reads the PEM certificates of smtp.ca_file.
-func loadCAFile(path string) (*x509.CertPool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("mail: smtp.ca_file: %w", err)
-	}
-	defer f.Close()
-	pem, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("mail: smtp.ca_file: %w", err)
-	}
-	if len(pem) > maxCAFile {
-		return nil, fmt.Errorf("mail: smtp.ca_file %s is larger than %d bytes", path, maxCAFile)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("mail: smtp.ca_file %s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // Enabled reports whether the Mailer sends mail: the config has an smtp

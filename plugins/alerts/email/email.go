@@ -67,9 +67,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,8 +108,6 @@ const (
 	DefaultSubjectPrefix = "[WiseHosting]"
 	// MaxSubjectPrefix bounds subject_prefix, in bytes.
 	MaxSubjectPrefix = 64
-	// maxCAFile bounds the size of ca_file.
-	maxCAFile = 1 << 20
 )
 
 // Config is the plugin's decoded config block.
@@ -347,21 +343,9 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("ca_file = %q: must be an absolute path (the plugin's working directory is not the config file's)", path)
 	}
-	f, err := os.Open(path)
+	pool, err := mail.LoadCertPool(path)
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
-	}
-	defer f.Close()
-	pem, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("ca_file: %w", err)
-	}
-	if len(pem) > maxCAFile {
-		return nil, fmt.Errorf("ca_file = %q: larger than %d bytes", path, maxCAFile)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file = %q holds no PEM certificate", path)
 	}
 	return pool, nil
 }
