@@ -288,7 +288,7 @@ func (d *Daemon) startUserAPI() error {
 		Auth:                d.accounts,
 		Plans:               d.plans,
 		Jobs:                d.jobs,
-		Stats:               hubStats{d.hub},
+		Stats:               d.hub,
 		Logs:                d.hub,
 		Listener:            d.listener,
 		PlatformDomain:      d.cfg.Platform.Domain,
@@ -308,18 +308,6 @@ func (d *Daemon) startUserAPI() error {
 	svc.Register(d.api)
 	d.bg.Go(func() { svc.Run(d.bgCtx) })
 	return nil
-}
-
-// hubStats shows the hub's live app statistics to the user API.
-type hubStats struct{ h *hub.Hub }
-
-func (s hubStats) AppStatsLive(appID int64) (userapi.AppStats, bool) {
-	st, ok := s.h.AppStatsLive(appID)
-	if !ok {
-		return userapi.AppStats{}, false
-	}
-	return userapi.AppStats{CPUPercent: st.CPUPercent, MemBytes: st.MemBytes, MemLimit: st.MemLimit,
-		NetMbps: st.NetMbps, UpdatedAt: st.UpdatedAt}, true
 }
 
 // startAccounts mounts the people-facing API (sessions, API tokens, the

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -142,7 +143,7 @@ func (s *Store) RecentRuntimeLogs(ctx context.Context, appIDs []int64, n int) ([
 		if c := a.TS.Compare(b.TS); c != 0 {
 			return c
 		}
-		return int(a.ID - b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -41,8 +41,8 @@ func (s *Service) appRoutes() []Route {
 	}
 }
 
-// AppStats are an app's latest live statistics, as the hub holds them.
-type AppStats struct {
+// statsView is an app's latest live statistics, as the hub holds them.
+type statsView struct {
 	CPUPercent float64   `json:"cpu_percent"`
 	MemBytes   int64     `json:"mem_bytes"`
 	MemLimit   int64     `json:"mem_limit"`
@@ -52,25 +52,25 @@ type AppStats struct {
 
 // appView is an app as the API shows it.
 type appView struct {
-	UUID            string    `json:"uuid"`
-	Name            string    `json:"name"`
-	Subdomain       string    `json:"subdomain"`
-	URL             string    `json:"url"`
-	Status          string    `json:"status"`
-	Runtime         string    `json:"runtime"`
-	GitRepo         string    `json:"git_repo"`
-	GitBranch       string    `json:"git_branch"`
-	BuildCommand    string    `json:"build_command"`
-	RunCommand      string    `json:"run_command"`
-	Dockerfile      string    `json:"dockerfile"`
-	Port            int64     `json:"port"`
-	CommitSHA       string    `json:"commit_sha"`
-	AutoDeploy      bool      `json:"auto_deploy"`
-	RestartCount    int64     `json:"restart_count"`
-	ViolationReason string    `json:"violation_reason"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
-	Stats           *AppStats `json:"stats"`
+	UUID            string     `json:"uuid"`
+	Name            string     `json:"name"`
+	Subdomain       string     `json:"subdomain"`
+	URL             string     `json:"url"`
+	Status          string     `json:"status"`
+	Runtime         string     `json:"runtime"`
+	GitRepo         string     `json:"git_repo"`
+	GitBranch       string     `json:"git_branch"`
+	BuildCommand    string     `json:"build_command"`
+	RunCommand      string     `json:"run_command"`
+	Dockerfile      string     `json:"dockerfile"`
+	Port            int64      `json:"port"`
+	CommitSHA       string     `json:"commit_sha"`
+	AutoDeploy      bool       `json:"auto_deploy"`
+	RestartCount    int64      `json:"restart_count"`
+	ViolationReason string     `json:"violation_reason"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	Stats           *statsView `json:"stats"`
 }
 
 func (s *Service) viewApp(a *store.App) appView {
@@ -83,7 +83,8 @@ func (s *Service) viewApp(a *store.App) appView {
 	}
 	if s.o.Stats != nil && a.Status == store.AppRunning {
 		if st, ok := s.o.Stats.AppStatsLive(a.ID); ok {
-			v.Stats = &st
+			v.Stats = &statsView{CPUPercent: st.CPUPercent, MemBytes: st.MemBytes, MemLimit: st.MemLimit,
+				NetMbps: st.NetMbps, UpdatedAt: st.UpdatedAt}
 		}
 	}
 	return v

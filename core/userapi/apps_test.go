@@ -25,7 +25,7 @@ func init() {
 	} {
 		ownershipBodies[k] = v
 	}
-	ownershipQueries["GET /api/v1/logs/ws"] = "apps=" + "{app}"
+	ownershipQueries["GET /api/v1/logs/ws"] = "apps={app}"
 }
 
 // appFixture gives ada a deployed app with an env var, a deployment with
@@ -50,9 +50,6 @@ func appFixture(e *env, f *fixture) {
 	f.params["job"] = fmt.Sprint(d.Job.ID)
 	f.params["key"] = "ADA_KEY"
 	f.markers = append(f.markers, d.App.UUID, "ada-secret-app", "secret-repo", "ada-secret-value", "ada-secret-log-line")
-	for k, q := range ownershipQueries {
-		ownershipQueries[k] = strings.ReplaceAll(q, "{app}", d.App.UUID)
-	}
 }
 
 func appSnapshot(ctx context.Context, e *env) any {

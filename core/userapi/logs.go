@@ -251,7 +251,8 @@ func (st *logStream) follow(ctx context.Context, sub *hub.Subscription) {
 func (st *logStream) pollStore(ctx context.Context) error {
 	apps, err := st.s.userApps(ctx, st.user)
 	if err != nil {
-		return nil // try again next tick
+		st.s.log.Debug("log stream: read the apps; trying again next tick", "error", err)
+		return nil
 	}
 	var remote []int64
 	for _, a := range apps {
@@ -268,6 +269,7 @@ func (st *logStream) pollStore(ctx context.Context) error {
 	since := time.Now().Add(-logWindow)
 	lines, err := st.s.o.Store.RecentRuntimeLogChunks(ctx, remote, since, frameLines)
 	if err != nil {
+		st.s.log.Debug("log stream: read stored lines; trying again next tick", "error", err)
 		return nil
 	}
 	for id, ts := range st.sentChunks {

@@ -51,7 +51,7 @@ func snapshot(t *testing.T, e *env) string {
 var ownershipBodies = map[string]any{}
 
 // ownershipQueries are query strings for routes that name the resource in
-// the query rather than the path.
+// the query rather than the path; {param} is the fixture's value.
 var ownershipQueries = map[string]string{}
 
 var routeParam = regexp.MustCompile(`:([a-z_]+)`)
@@ -82,6 +82,9 @@ func TestOwnership(t *testing.T) {
 				named = true
 			}
 			if q, ok := ownershipQueries[key]; ok {
+				for p, v := range f.params {
+					q = strings.ReplaceAll(q, "{"+p+"}", v)
+				}
 				path += "?" + q
 				named = true
 			}
@@ -91,6 +94,13 @@ func TestOwnership(t *testing.T) {
 			}
 			if r.Status >= 500 {
 				t.Errorf("status %d\n%s", r.Status, r.Body)
+			}
+			// The 404 means something only if the route finds the resource
+			// for its owner (read-only routes; the others would change it).
+			if named && rt.Method == http.MethodGet {
+				if own := e.do(e.ada, rt.Method, path, nil); own.Status == http.StatusNotFound {
+					t.Errorf("ada's own request answers 404 too: the fixture names no resource of hers\n%s", own.Body)
+				}
 			}
 			for _, m := range f.markers {
 				if strings.Contains(string(r.Body), m) {

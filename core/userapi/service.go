@@ -20,6 +20,7 @@ import (
 	"github.com/wisehosting/wisehosting/core/api"
 	"github.com/wisehosting/wisehosting/core/domains"
 	"github.com/wisehosting/wisehosting/core/gitprovider"
+	"github.com/wisehosting/wisehosting/core/hub"
 	"github.com/wisehosting/wisehosting/core/plans"
 	"github.com/wisehosting/wisehosting/core/scheduler"
 	"github.com/wisehosting/wisehosting/core/secrets"
@@ -100,7 +101,7 @@ type Service struct {
 
 // Stats is where live app statistics come from (the hub).
 type Stats interface {
-	AppStatsLive(appID int64) (AppStats, bool)
+	AppStatsLive(appID int64) (hub.AppStats, bool)
 }
 
 // New checks opts and returns a Service.
