@@ -282,7 +282,7 @@ func (c *cli) login(ctx context.Context, args []string) error {
 		return errors.New("login: no token: give it on stdin or in $WISEHOSTING_TOKEN")
 	}
 	if !strings.HasPrefix(token, accounts.APITokenPrefix) {
-		return fmt.Errorf("login: that is not a WiseHosting API token: API tokens start with %q; get one from 'wisehosting user add' or the web UI",
+		return fmt.Errorf("login: that is not a WiseHosting API token: API tokens start with %q; get one from 'wisehosting user add' or POST /api/v1/tokens",
 			accounts.APITokenPrefix)
 	}
 	if err := accounts.ParseToken(accounts.APITokenPrefix, token); err != nil {
@@ -368,6 +368,6 @@ func (c *cli) logout(args []string) error {
 	if err := saveConfigFile(path, cliConfig{Core: cfg.Core}); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
-	fmt.Fprintf(c.stdout, "logged out of %s: the token is forgotten here, but stays valid until you revoke it in the web UI\n", cfg.Core)
+	fmt.Fprintf(c.stdout, "logged out of %s: the token is forgotten here, but stays valid until it is revoked (DELETE /api/v1/tokens/<id>)\n", cfg.Core)
 	return nil
 }

@@ -92,7 +92,7 @@ func TestCLILogin(t *testing.T) {
 			stdin: "ignored\n", saved: true},
 		{name: "core in the environment", env: map[string]string{envCore: srv.URL}, stdin: srv.Token + "\n", saved: true},
 		{name: "not an API token", args: []string{"-core", srv.URL}, stdin: "ghp_0123456789\n", code: 1,
-			stderr: "wisehosting: login: that is not a WiseHosting API token: API tokens start with \"wht_\"; get one from 'wisehosting user add' or the web UI\n"},
+			stderr: "wisehosting: login: that is not a WiseHosting API token: API tokens start with \"wht_\"; get one from 'wisehosting user add' or POST /api/v1/tokens\n"},
 		{name: "a session token", args: []string{"-core", srv.URL}, stdin: "whs_" + strings.Repeat("A", 43) + "\n", code: 1,
 			stderr: "API tokens start with \"wht_\""},
 		{name: "a truncated token", args: []string{"-core", srv.URL}, stdin: srv.Token[:20] + "\n", code: 1,

@@ -46,7 +46,7 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		email := fs.String("email", "", "the user's e-mail address (required)")
 		name := fs.String("name", "", "display name (kept when the user exists and has one)")
 		plan := fs.String("plan", "", "plan id (default: free for a new user; changes an existing user's)")
-		tokenName := fs.String("token-name", "cli", "name of the API token, as the web UI lists it")
+		tokenName := fs.String("token-name", "cli", "name of the API token, as GET /api/v1/tokens lists it")
 		if err := fs.Parse(args[1:]); err != nil {
 			return errUsage
 		}
@@ -143,7 +143,7 @@ func userAdd(ctx context.Context, st *store.Store, cfg *config.Config, stdout io
 		return fmt.Errorf("user add: %w", err)
 	}
 	if len(live) >= accounts.MaxAPITokens {
-		return fmt.Errorf("user add: %s already has %d API tokens, the most allowed; revoke one in the web UI first", email, len(live))
+		return fmt.Errorf("user add: %s already has %d API tokens, the most allowed; revoke one first (DELETE /api/v1/tokens/<id>)", email, len(live))
 	}
 	token, hash, err := accounts.NewToken(accounts.APITokenPrefix)
 	if err != nil {
